@@ -1,0 +1,250 @@
+"""
+The two language models compared by this project, in one file:
+1) the attention-free Causal Grassmann model of arXiv 2512.19428 ("Attention Is Not What You Need:
+   Grassmann Flows as an Attention-Free Alternative for Sequence Modeling"),
+2) a size-matched causal Transformer on the same skeleton.
+The `mixer` flag picks one, the `norm` flag picks the paper's post-norm flow or a pre-norm variant.
+Every equation and every decision the paper leaves open is written down in GRASSMANN.md (shared/).
+
+Usage:
+    from model import GPT, GPTConfig
+    model = GPT(GPTConfig(mixer='grassmann', vocab_size=30522))
+    logits, loss = model(idx, targets)
+"""
+import inspect
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+# -----------------------------------------------------------------------------
+
+@dataclass
+class GPTConfig:
+    block_size: int = 128
+    vocab_size: int = 50304  # GPT-2's 50257 padded up to a multiple of 64
+    n_layer: int = 6
+    n_head: int = 4
+    n_embd: int = 256
+    dropout: float = 0.1
+    bias: bool = True  # biases in Linears and LayerNorms, as the paper's parameter counts need
+    mixer: str = 'grassmann'  # 'grassmann' | 'attention'
+    norm: str = 'post'  # 'post' (the paper's flow) | 'pre'
+    reduced_dim: int = 32  # r: the Grassmann mixer works on Gr(2, r)
+    lags: tuple = (1, 2, 4, 8, 12, 16)  # offsets Δ: position t is paired with t - Δ
+    lag_schedule: str = 'all'  # 'all': every layer every lag | 'layer': layer l gets lags[l % len]
+    plucker_eps: float = 1e-6  # floor on the Plücker norm
+
+    def __post_init__(self):
+        self.lags = tuple(self.lags)  # configs and checkpoints may hand us a list
+        choices = dict(mixer=('grassmann', 'attention'), norm=('post', 'pre'), lag_schedule=('all', 'layer'))
+        for field, allowed in choices.items():
+            if getattr(self, field) not in allowed:
+                raise ValueError(f"GPTConfig.{field}={getattr(self, field)!r}: allowed values are {allowed}")
+        if not self.lags or any(not isinstance(l, int) or l < 1 for l in self.lags):
+            raise ValueError(f"GPTConfig.lags={self.lags!r}: allowed values are a non-empty tuple of integers >= 1")
+        if self.n_head < 1 or self.n_embd % self.n_head != 0:
+            raise ValueError(f"GPTConfig.n_embd={self.n_embd} must be divisible by n_head={self.n_head} (n_head >= 1)")
+        if self.reduced_dim < 2:
+            raise ValueError(f"GPTConfig.reduced_dim={self.reduced_dim}: allowed values are integers >= 2 (a plane needs 2 dimensions)")
+        for field in ('block_size', 'vocab_size', 'n_layer', 'n_embd'):
+            if getattr(self, field) < 1:
+                raise ValueError(f"GPTConfig.{field}={getattr(self, field)}: allowed values are integers >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"GPTConfig.dropout={self.dropout}: allowed values are 0 <= dropout < 1")
+
+    def layer_lags(self, layer):
+        """The lags that layer `layer` pairs positions with."""
+        return self.lags if self.lag_schedule == 'all' else (self.lags[layer % len(self.lags)],)
+
+
+def plucker(a, b):
+    """Plücker coordinates of span(a, b): p_ij = a_i b_j - a_j b_i for i < j, (..., r) -> (..., r(r-1)/2)."""
+    i, j = torch.triu_indices(a.size(-1), a.size(-1), 1, device=a.device)
+    return a[..., i] * b[..., j] - a[..., j] * b[..., i]
+
+
+class CausalSelfAttention(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.n_head = config.n_head
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # fused q, k, v
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+
+    def forward(self, x):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        # no dropout on the attention weights: as for the Grassmann mixer, the block drops the mixer's output
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.c_proj(y)
+
+
+class GrassmannMixer(nn.Module):
+    """h_mix_t = α_t ⊙ h_t + (1 - α_t) ⊙ g_t, where g_t reads the planes span(z_t, z_{t-Δ}) in Gr(2, r)."""
+
+    def __init__(self, config, lags):
+        super().__init__()
+        r = config.reduced_dim
+        self.lags, self.eps = tuple(lags), config.plucker_eps
+        self.reduce = nn.Linear(config.n_embd, r, bias=config.bias)  # step 1: W_red
+        self.project = nn.Linear(r * (r - 1) // 2, config.n_embd, bias=config.bias)  # step 6: W_plü
+        self.gate = nn.Linear(2 * config.n_embd, config.n_embd, bias=config.bias)  # step 7: W_gate
+
+    def forward(self, h, reference=False):
+        # the Plücker steps run in float32: under bf16 autocast, Lagrange's identity would cancel to noise
+        z = self.reduce(h).float()  # (B, T, r)
+        p = self.plucker_mean_reference(z) if reference else self.plucker_mean(z)  # (B, T, C(r,2))
+        g = self.project(p.to(h.dtype))  # (B, T, d)
+        alpha = torch.sigmoid(self.gate(torch.cat([h, g.to(h.dtype)], dim=-1)))
+        return alpha * h + (1 - alpha) * g
+
+    def plucker_mean(self, z):
+        """Steps 2-5 without a Plücker vector per lag. The wedge is bilinear and z_t ∧ z_t = 0, so the
+        mean of the normalised wedges z_t ∧ z_{t-Δ} is z_t ∧ w_t, w_t = mean_Δ b_Δ / ‖z_t ∧ z_{t-Δ}‖,
+        with b_Δ the part of z_{t-Δ} orthogonal to z_t; and ‖z_t ∧ z_{t-Δ}‖ = ‖z_t‖ ‖b_Δ‖ (Lagrange's
+        identity, in the form that does not cancel: a near-parallel pair stays a small, exact b_Δ)."""
+        B, T, r = z.shape
+        zz = (z * z).sum(-1, keepdim=True)  # (B, T, 1) ‖z_t‖²
+        w = torch.zeros_like(z)
+        count = torch.zeros(T, 1, device=z.device)
+        pos = torch.arange(T, device=z.device).unsqueeze(-1)  # (T, 1)
+        for lag in self.lags:
+            z_lag = F.pad(z, (0, 0, lag, 0))[:, :T]  # (B, T, r) z_{t-Δ}, zero where t < Δ
+            b = z_lag - (z * z_lag).sum(-1, keepdim=True) / zz.clamp_min(1e-30) * z  # (B, T, r)
+            # clamping the square at eps² is max(‖p‖, eps) and keeps sqrt's gradient finite
+            w = w + b / (zz * (b * b).sum(-1, keepdim=True)).clamp_min(self.eps ** 2).sqrt()
+            count = count + (pos >= lag)
+        return plucker(z, w / count.clamp_min(1))  # position 0 has no valid lag: w = 0, so p̄ = 0
+
+    def plucker_mean_reference(self, z):
+        """Steps 2-5 as the spec writes them: a normalised Plücker vector per lag, then their mean."""
+        B, T, r = z.shape
+        total, count = 0, torch.zeros(T, 1, device=z.device)
+        for lag in self.lags:
+            if lag >= T:
+                continue
+            p = plucker(z[:, lag:], z[:, :-lag])  # (B, T-Δ, C(r,2)) for t = Δ .. T-1
+            p = p / p.norm(dim=-1, keepdim=True).clamp_min(self.eps)
+            total = total + F.pad(p, (0, 0, lag, 0))
+            count[lag:] += 1
+        return total / count.clamp_min(1) if torch.is_tensor(total) else z.new_zeros(B, T, r * (r - 1) // 2)
+
+
+class MLP(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+
+    def forward(self, x):
+        return self.c_proj(F.gelu(self.c_fc(x)))
+
+
+class Block(nn.Module):
+
+    def __init__(self, config, layer):
+        super().__init__()
+        self.norm, self.grassmann = config.norm, config.mixer == 'grassmann'
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mixer = GrassmannMixer(config, config.layer_lags(layer)) if self.grassmann else CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        if self.norm == 'pre':
+            x = x + self.drop(self.mixer(self.ln_1(x)))
+            return x + self.drop(self.mlp(self.ln_2(x)))
+        if self.grassmann:
+            # the paper's flow: no identity residual around the mixer, only the gate's α ⊙ h carries x
+            x = self.drop(self.ln_1(self.mixer(x)))
+        else:
+            x = self.ln_1(x + self.drop(self.mixer(x)))
+        return self.ln_2(x + self.drop(self.mlp(x)))
+
+
+class GPT(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config, l) for l in range(config.n_layer)]),
+            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.transformer.wte.weight = self.lm_head.weight  # tied: the paper's counts only add up this way
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            torch.nn.init.zeros_(module.bias)
+
+    def num_params(self):
+        """All parameters, position table included, the tied embedding counted once (as the paper counts)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, idx, targets=None):
+        B, T = idx.size()
+        if T > self.config.block_size:
+            raise ValueError(f"sequence of length {T} is longer than block_size={self.config.block_size}: "
+                             f"crop the input to the last {self.config.block_size} tokens")
+        pos = torch.arange(T, dtype=torch.long, device=idx.device)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, d)
+        for block in self.transformer.h:
+            x = block(x)
+        x = self.transformer.ln_f(x)
+        if targets is None:
+            return self.lm_head(x[:, [-1], :]), None  # inference: only the last position is needed
+        logits = self.lm_head(x)  # (B, T, V)
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
+        return logits, loss
+
+    def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
+        # weight decay on 2-D tensors (matmul weights, embeddings), none on biases and LayerNorms
+        params = [p for p in self.parameters() if p.requires_grad]
+        groups = [
+            {'params': [p for p in params if p.dim() >= 2], 'weight_decay': weight_decay},
+            {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0},
+        ]
+        fused = device_type == 'cuda' and 'fused' in inspect.signature(torch.optim.AdamW).parameters
+        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, **({'fused': True} if fused else {}))
+
+    def flops_per_token(self, seq_len):
+        """Training FLOPs (forward + backward = 3x forward) per token at sequence length `seq_len`:
+        every matmul of this architecture (2 FLOPs per multiply-add), plus the Grassmann mixer's own
+        elementwise Plücker terms. Attention scores count the full T x T matrix, as is customary."""
+        cfg, d = self.config, self.config.n_embd
+        r = cfg.reduced_dim
+        per_layer = 2 * 2 * d * 4 * d  # MLP
+        if cfg.mixer == 'attention':
+            per_layer += 2 * d * 3 * d + 2 * d * d + 2 * 2 * seq_len * d  # qkv, proj, q·k and att·v
+        else:
+            pairs = r * (r - 1) // 2
+            per_layer += 2 * d * r + 2 * pairs * d + 2 * 2 * d * d  # reduce, project, gate
+            per_layer += 3 * pairs + 4 * r * len(cfg.lags)  # wedge z_t ∧ w_t; per lag a dot and an axpy
+        return 3 * (cfg.n_layer * per_layer + 2 * d * cfg.vocab_size)  # + the LM head
+
+    @torch.no_grad()
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None):
+        """Sample max_new_tokens after idx (B, T); the context slides once it exceeds block_size."""
+        for _ in range(max_new_tokens):
+            logits, _ = self(idx[:, -self.config.block_size:])
+            logits = logits[:, -1, :] / temperature
+            if top_k is not None:
+                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+                logits[logits < v[:, [-1]]] = -float('inf')
+            idx_next = torch.multinomial(F.softmax(logits, dim=-1), num_samples=1)
+            idx = torch.cat((idx, idx_next), dim=1)
+        return idx

@@ -1,0 +1,332 @@
+"""
+The specification (shared/GRASSMANN.md) in executable form: each test states one property of the two
+models and fails if the model breaks it.
+
+Usage: python -m pytest -q test_model.py
+"""
+import math
+
+import pytest
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+
+from model import GPT, GPTConfig, GrassmannMixer, plucker
+
+PAPER_LAGS = (1, 2, 4, 8, 12, 16)
+MIXERS, NORMS = ('attention', 'grassmann'), ('post', 'pre')
+
+
+def tiny(**kw):
+    """A model small enough for CPU tests; dropout off so outputs are deterministic."""
+    args = dict(block_size=40, vocab_size=50, n_layer=2, n_head=4, n_embd=32, dropout=0.0, reduced_dim=8)
+    args.update(kw)
+    return GPT(GPTConfig(**args)).eval()
+
+
+def all_logits(model, idx):
+    return model(idx, torch.zeros_like(idx))[0]  # with targets, forward returns logits at every position
+
+# -----------------------------------------------------------------------------
+# causality
+
+
+@pytest.mark.parametrize('mixer', MIXERS)
+@pytest.mark.parametrize('norm', NORMS)
+def test_future_tokens_never_change_past_logits(mixer, norm):
+    torch.manual_seed(0)
+    model = tiny(mixer=mixer, norm=norm)
+    idx = torch.randint(0, 50, (2, 40))
+    base = all_logits(model, idx)
+    for t in (0, 1, 7, 20, 39):
+        changed = idx.clone()
+        changed[:, t:] = (changed[:, t:] + 1 + torch.randint(0, 48, changed[:, t:].shape)) % 50
+        out = all_logits(model, changed)
+        torch.testing.assert_close(out[:, :t], base[:, :t], rtol=0, atol=1e-6)
+        assert not torch.allclose(out[:, t], base[:, t]), "the changed position itself must see its token"
+
+# -----------------------------------------------------------------------------
+# the lag structure
+
+
+def positions_seen(model, t, T=40):
+    """Offsets k >= 1 such that changing token t-k changes the logits at t."""
+    torch.manual_seed(1)
+    idx = torch.randint(0, 50, (1, T))
+    base = all_logits(model, idx)[0, t]
+    seen = set()
+    for k in range(1, t + 1):
+        changed = idx.clone()
+        changed[0, t - k] = (changed[0, t - k] + 1) % 50
+        if not torch.allclose(all_logits(model, changed)[0, t], base, rtol=0, atol=1e-7):
+            seen.add(k)
+    return seen
+
+
+@pytest.mark.parametrize('norm', NORMS)
+def test_one_layer_all_lags_sees_exactly_the_lags(norm):
+    torch.manual_seed(0)
+    model = tiny(n_layer=1, lags=PAPER_LAGS, lag_schedule='all', norm=norm)
+    assert positions_seen(model, t=30) == set(PAPER_LAGS)  # so t-3, t-5, t-17 ... are never read
+    assert positions_seen(model, t=10) == {1, 2, 4, 8}  # lags reaching before position 0 drop out
+
+
+def test_layer_schedule_gives_each_layer_its_own_lag():
+    torch.manual_seed(0)
+    cfg = GPTConfig(n_layer=12, n_embd=32, n_head=4, reduced_dim=8, lags=PAPER_LAGS, lag_schedule='layer', dropout=0.0)
+    model = GPT(cfg).eval()
+    T, t = 40, 30
+    for layer, block in enumerate(model.transformer.h):
+        lag = PAPER_LAGS[layer % len(PAPER_LAGS)]
+        assert block.mixer.lags == (lag,)
+        h = torch.randn(1, T, 32)
+        base = block.mixer(h)[0, t]
+        seen = set()
+        for k in range(1, t + 1):
+            changed = h.clone()
+            changed[0, t - k] += 1.0
+            if not torch.allclose(block.mixer(changed)[0, t], base, rtol=0, atol=1e-7):
+                seen.add(k)
+        assert seen == {lag}, f"layer {layer}"
+
+# -----------------------------------------------------------------------------
+# Plücker coordinates
+
+
+def test_plucker_matches_hand_computed_minors():
+    a = torch.tensor([1., 0., 2., -1.])
+    b = torch.tensor([3., 1., 0., 2.])
+    # pairs (0,1) (0,2) (0,3) (1,2) (1,3) (2,3): det [[a_i, a_j], [b_i, b_j]] worked out by hand
+    assert plucker(a, b).tolist() == [1., -6., 5., -2., 1., 4.]
+    assert plucker(torch.tensor([1., 2., 3.]), torch.tensor([4., 5., 6.])).tolist() == [-3., -6., -3.]
+    assert plucker(a, b).shape[-1] == math.comb(4, 2)
+
+
+def test_plucker_is_antisymmetric_and_basis_covariant():
+    torch.manual_seed(0)
+    a, b = torch.randn(2, 5, 32, dtype=torch.float64)
+    p = plucker(a, b)
+    assert p.shape == (5, 496)
+    torch.testing.assert_close(plucker(b, a), -p)
+    torch.testing.assert_close(plucker(a, a), torch.zeros_like(p))
+    torch.testing.assert_close(plucker(a, b + 2.5 * a), p)  # the plane, not the basis, matters
+    m = torch.tensor([[0.3, -1.7], [2.2, 0.9]], dtype=torch.float64)  # any 2x2 change of basis
+    a2, b2 = m[0, 0] * a + m[0, 1] * b, m[1, 0] * a + m[1, 1] * b
+    torch.testing.assert_close(plucker(a2, b2), torch.det(m) * p)
+    # Lagrange's identity, which the fast mixer relies on
+    lagrange = (a * a).sum(-1) * (b * b).sum(-1) - (a * b).sum(-1) ** 2
+    torch.testing.assert_close((p * p).sum(-1), lagrange)
+
+# -----------------------------------------------------------------------------
+# the mixer: the fast path equals the spec's eight steps
+
+
+def spec_mixer(mixer, h):
+    """Steps 1-8 of the spec written out with loops over positions and lags."""
+    z = mixer.reduce(h)
+    B, T, r = z.shape
+    out = torch.empty_like(h)
+    for t in range(T):
+        valid = [lag for lag in mixer.lags if t - lag >= 0]
+        pbar = torch.zeros(B, r * (r - 1) // 2, dtype=h.dtype)
+        for lag in valid:
+            p = plucker(z[:, t], z[:, t - lag])
+            pbar = pbar + p / p.norm(dim=-1, keepdim=True).clamp_min(mixer.eps) / len(valid)
+        g = mixer.project(pbar)
+        alpha = torch.sigmoid(mixer.gate(torch.cat([h[:, t], g], -1)))
+        out[:, t] = alpha * h[:, t] + (1 - alpha) * g
+    return out
+
+
+@pytest.mark.parametrize('schedule', ('all', 'layer'))
+def test_mixer_matches_spec_written_out(schedule):
+    torch.manual_seed(0)
+    cfg = GPTConfig(n_embd=32, n_head=4, reduced_dim=8, lags=PAPER_LAGS, lag_schedule=schedule)
+    mixer = GrassmannMixer(cfg, cfg.layer_lags(3)).double()
+    h = torch.randn(2, 24, 32, dtype=torch.float64)
+    expected = spec_mixer(mixer, h)
+    torch.testing.assert_close(mixer(h), expected)
+    torch.testing.assert_close(mixer(h, reference=True), expected)
+
+
+def degenerate_input(T=24, d=32):
+    """Every z_t parallel to every other one (h_t a multiple of one vector, zero bias), plus a zero row."""
+    torch.manual_seed(0)
+    scale = torch.tensor([1., 2., 2., 4., 1., 0.5, 2., 1.] * (T // 8))[:T]
+    h = scale.view(1, T, 1) * torch.randn(1, 1, d)
+    h[0, 5] = 0.0
+    return h
+
+
+def values_and_gradients(mixer, h, reference):
+    mixer.zero_grad()
+    x = h.clone().requires_grad_()
+    y = mixer(x, reference=reference)
+    (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)).sum().backward()
+    return [y, x.grad] + [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in mixer.parameters()]
+
+
+@pytest.mark.parametrize('schedule', ('all', 'layer'))
+@pytest.mark.parametrize('T', (1, 2, 3, 17, 64))
+def test_fast_mixer_equals_reference_values_and_gradients(schedule, T):
+    torch.manual_seed(T)
+    cfg = GPTConfig(n_embd=32, n_head=4, reduced_dim=16, lags=PAPER_LAGS, lag_schedule=schedule)
+    mixer = GrassmannMixer(cfg, cfg.layer_lags(2))
+    h = torch.randn(3, T, 32)
+    for fast, ref in zip(values_and_gradients(mixer, h, False), values_and_gradients(mixer, h, True)):
+        torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('schedule', ('all', 'layer'))
+def test_fast_mixer_on_degenerate_planes_is_as_accurate_as_the_reference(schedule):
+    torch.manual_seed(0)
+    cfg = GPTConfig(n_embd=32, n_head=4, reduced_dim=16, lags=PAPER_LAGS, lag_schedule=schedule)
+    mixer = GrassmannMixer(cfg, cfg.layer_lags(0))
+    torch.nn.init.zeros_(mixer.reduce.bias)
+    h = torch.randn(3, 64, 32)
+    h[1, :24] = degenerate_input()[0]  # parallel and zero z mixed in with ordinary ones
+    fast, ref = values_and_gradients(mixer, h, False), values_and_gradients(mixer, h, True)
+    torch.testing.assert_close(fast[0], ref[0], rtol=1e-5, atol=1e-5)
+    # p / max(‖p‖, eps) has slope 1/eps = 1e6 at a degenerate plane: gradients there reach ~1e5 and
+    # cancel, so in float32 neither path can match the other to 1e-5. Both are judged against the
+    # reference in float64, and the fast path must be no less accurate than the float32 reference.
+    truth = values_and_gradients(mixer.double(), h.double(), True)
+    for f, r, t in zip(fast, ref, truth):
+        assert (f.double() - t).abs().max() <= 2 * (r.double() - t).abs().max() + 1e-5
+
+
+def test_fast_mixer_under_torch_compile():
+    torch.manual_seed(0)
+    cfg = GPTConfig(n_embd=32, n_head=4, reduced_dim=8)
+    mixer = GrassmannMixer(cfg, cfg.lags)
+    h = torch.randn(2, 40, 32, requires_grad=True)
+    compiled = torch.compile(mixer)
+    y = compiled(h)
+    y.sum().backward()
+    g_compiled = h.grad.clone()
+    h.grad = None
+    y_ref = mixer(h, reference=True)
+    y_ref.sum().backward()
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(g_compiled, h.grad, rtol=1e-5, atol=1e-5)
+
+# -----------------------------------------------------------------------------
+# no NaN or Inf where the plane is undefined
+
+
+@pytest.mark.parametrize('norm', NORMS)
+def test_finite_at_position_zero(norm):
+    model = tiny(norm=norm).train()
+    idx = torch.randint(0, 50, (2, 1))  # one position: no lag is valid anywhere
+    logits, loss = model(idx, idx)
+    loss.backward()
+    assert torch.isfinite(logits).all() and torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize('what', ('zero', 'parallel'))
+def test_finite_for_zero_and_parallel_vectors(what):
+    torch.manual_seed(0)
+    cfg = GPTConfig(n_embd=32, n_head=4, reduced_dim=8)
+    mixer = GrassmannMixer(cfg, cfg.lags)
+    torch.nn.init.zeros_(mixer.reduce.bias)  # so that z is exactly 0, or exactly parallel
+    h = torch.zeros(2, 24, 32) if what == 'zero' else degenerate_input()
+    h.requires_grad_()
+    z = mixer.reduce(h)
+    assert (plucker(z[:, 1:], z[:, :-1]) == 0).all(), "the test input must be degenerate"
+    y = mixer(h)
+    y.sum().backward()
+    assert torch.isfinite(y).all() and torch.isfinite(h.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in mixer.parameters())
+    # a degenerate plane contributes p = 0, so the mixer sees g = b_plü everywhere
+    g = mixer.project(mixer.plucker_mean(z.float()))
+    torch.testing.assert_close(g, mixer.project.bias.expand_as(g))
+
+# -----------------------------------------------------------------------------
+# sizes and FLOPs
+
+
+@pytest.mark.parametrize('mixer, per_block, mixer_only, total_bert, total_gpt2', [
+    ('attention', 789_760, 263_168, 12_585_472, 17_649_664),
+    ('grassmann', 793_376, 266_784, 12_607_168, 17_671_360),
+])
+def test_parameter_counts_match_the_spec(mixer, per_block, mixer_only, total_bert, total_gpt2):
+    model = GPT(GPTConfig(mixer=mixer, vocab_size=30522))
+    assert model.num_params() == total_bert
+    assert sum(p.numel() for p in model.transformer.h[0].parameters()) == per_block
+    assert sum(p.numel() for p in model.transformer.h[0].mixer.parameters()) == mixer_only
+    assert GPT(GPTConfig(mixer=mixer, vocab_size=50304)).num_params() == total_gpt2
+    assert model.lm_head.weight is model.transformer.wte.weight
+
+
+def test_init_follows_the_spec():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=30522))
+    assert abs(model.transformer.wte.weight.std().item() - 0.02) < 1e-3
+    assert abs(model.transformer.h[0].mixer.project.weight.std().item() - 0.02) < 1e-3
+    assert all((m.bias == 0).all() for m in model.modules() if isinstance(m, torch.nn.Linear) and m.bias is not None)
+
+
+@pytest.mark.parametrize('mixer', MIXERS)
+def test_flops_per_token_counts_every_matmul(mixer):
+    model = tiny(mixer=mixer, n_layer=3)
+    B, T = 2, 32
+    # the math backend runs attention as matmuls the counter sees (the fused CPU kernel is invisible to it)
+    with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH):
+        model(torch.randint(0, 50, (B, T)), torch.zeros(B, T, dtype=torch.long))
+    matmul_fwd = counter.get_total_flops() / (B * T)
+    elementwise = 0
+    if mixer == 'grassmann':  # the Plücker terms are not matmuls, so the counter cannot see them
+        r, pairs = model.config.reduced_dim, math.comb(model.config.reduced_dim, 2)
+        elementwise = 3 * (3 * pairs + 4 * r * len(model.config.lags)) * model.config.n_layer
+    assert model.flops_per_token(T) == 3 * matmul_fwd + elementwise
+
+# -----------------------------------------------------------------------------
+# learning and generation
+
+
+@pytest.mark.parametrize('mixer', MIXERS)
+@pytest.mark.parametrize('norm', NORMS)
+def test_tiny_model_overfits_one_batch(mixer, norm):
+    torch.manual_seed(0)
+    model = tiny(mixer=mixer, norm=norm, block_size=16).train()
+    data = torch.randint(0, 50, (4, 17))
+    x, y = data[:, :-1], data[:, 1:]
+    opt = model.configure_optimizers(0.0, 3e-3, (0.9, 0.99), 'cpu')
+    first = model(x, y)[1].item()
+    for _ in range(300):
+        loss = model(x, y)[1]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < first / 10, f"loss {first:.3f} -> {loss.item():.3f}"
+
+
+def test_generate_slides_past_block_size():
+    model = tiny(block_size=8)
+    out = model.generate(torch.zeros(2, 3, dtype=torch.long), max_new_tokens=12, top_k=5)
+    assert out.shape == (2, 15) and (out[:, :3] == 0).all() and out.max() < 50
+
+
+def test_too_long_sequence_is_refused():
+    with pytest.raises(ValueError, match='block_size=8'):
+        tiny(block_size=8)(torch.zeros(1, 9, dtype=torch.long))
+
+
+def test_optimizer_decays_only_matrices():
+    opt = tiny().configure_optimizers(0.1, 1e-3, (0.9, 0.95), 'cpu')
+    decay, no_decay = opt.param_groups
+    assert decay['weight_decay'] == 0.1 and all(p.dim() == 2 for p in decay['params'])
+    assert no_decay['weight_decay'] == 0.0 and all(p.dim() == 1 for p in no_decay['params'])
+
+# -----------------------------------------------------------------------------
+# bad configuration
+
+
+@pytest.mark.parametrize('field, value', [
+    ('mixer', 'mamba'), ('norm', 'sandwich'), ('lags', (1, 0, 4)), ('lags', ()), ('n_head', 3),
+    ('reduced_dim', 1), ('lag_schedule', 'random'),
+])
+def test_bad_config_values_raise_a_clear_error(field, value):
+    with pytest.raises(ValueError, match=field):
+        GPTConfig(**{field: value})
