@@ -1,0 +1,146 @@
+"""
+WikiText-2 -> GPT-2 BPE token ids (tiktoken), one flat uint16 memmap per split, plus meta.json.
+
+Usage:
+    python prepare.py                                   # download wikitext-2-raw-v1 (the paper's variant)
+    python prepare.py --variant tokens                  # wikitext-2-v1 (with <unk>) instead
+    python prepare.py --src PATH --variant tokens       # offline: a folder or zip holding the split files
+    python prepare.py --url URL --out data/wikitext2    # another download address / output folder
+
+Writes OUT/train.bin, OUT/val.bin, OUT/test.bin and OUT/meta.json. Each split file is encoded as one
+string with encode_ordinary (nothing added), and every source file is checked against its known
+sha256 first. Nothing is written unless all three splits are good; each file goes to a temporary name
+and is renamed when complete. Offline, tiktoken needs its cache: TIKTOKEN_CACHE_DIR=<folder>.
+"""
+import argparse
+import hashlib
+import io
+import json
+import os
+import sys
+import zipfile
+
+import numpy as np
+
+# -----------------------------------------------------------------------------
+URLS = {
+    'raw': ['https://wikitext.smerity.com/wikitext-2-raw-v1.zip',
+            'https://huggingface.co/datasets/ggml-org/ci/resolve/main/wikitext-2-raw-v1.zip'],
+    'tokens': ['https://wikitext.smerity.com/wikitext-2-v1.zip'],
+}
+SHA256 = {
+    'wiki.train.raw': '6707892fa3788b5ab9ed78ab5ff37d9fe825f6011a2ad4fcd6a6d467f0e7da57',
+    'wiki.valid.raw': '4cd0f6876d07a413aa911261ff6d363c72d757d47f0fdd6015702014c89cb9c7',
+    'wiki.test.raw': '173c87a53759e0201f33e0ccf978e510c2042d7f2cb78229d9a50d79b9e7dd08',
+    'wiki.train.tokens': '9e9fa1ad55b1c2c95b08e37dd8e653f638fac2c6de904b79e813611eefbc985f',
+    'wiki.valid.tokens': 'f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8',
+    'wiki.test.tokens': 'd790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0',
+}
+SPLITS = {'train': 'train', 'val': 'valid', 'test': 'test'}  # our split name -> WikiText's
+# -----------------------------------------------------------------------------
+
+
+def fail(msg):
+    sys.exit(f"prepare.py: error: {msg}")
+
+
+def download(urls):
+    """The zip's bytes from the first address that answers, with a progress display."""
+    import requests
+    errors = []
+    for url in urls:
+        try:
+            with requests.get(url, stream=True, timeout=30) as r:
+                r.raise_for_status()
+                total, buf = int(r.headers.get('content-length', 0)), io.BytesIO()
+                for chunk in r.iter_content(1 << 16):
+                    buf.write(chunk)
+                    done = f"{buf.tell() / total:6.1%}" if total else f"{buf.tell() >> 20} MiB"
+                    print(f"\rdownloading {url}: {done}", end='', file=sys.stderr)
+                print(file=sys.stderr)
+                return buf.getvalue()
+        except requests.RequestException as e:
+            print(f"{url}: {e}", file=sys.stderr)
+            errors.append(url)
+    fail(f"could not download WikiText-2 from {', '.join(errors)} (no network?). "
+         "Download the zip elsewhere, or use a local copy: python prepare.py --src PATH "
+         "(a folder or zip holding the three wiki.{train,valid,test} files)")
+
+
+def read_splits(src, variant):
+    """{our split: (file name, bytes)} from a folder, a zip file or a zip's bytes."""
+    names = {split: f"wiki.{theirs}.{variant}" for split, theirs in SPLITS.items()}
+    if isinstance(src, str) and os.path.isdir(src):
+        found = {f: os.path.join(d, f) for d, _, files in os.walk(src) for f in files}
+        read = lambda name: open(found[name], 'rb').read()
+    else:
+        try:
+            zf = zipfile.ZipFile(io.BytesIO(src) if isinstance(src, bytes) else src)
+        except (zipfile.BadZipFile, OSError) as e:
+            what = 'the downloaded file' if isinstance(src, bytes) else src
+            fail(f"{what} is not a readable zip archive ({e}); a truncated download? Fetch it again, "
+                 "or pass a folder holding the split files with --src")
+        found = {os.path.basename(n): n for n in zf.namelist()}
+        read = lambda name: zf.read(found[name])
+    missing = [n for n in names.values() if n not in found]
+    if missing:
+        fail(f"{', '.join(missing)} not found in {src if isinstance(src, str) else 'the download'}: "
+             f"the {variant} variant needs wiki.train.{variant}, wiki.valid.{variant} and wiki.test.{variant}")
+    out = {}
+    for split, name in names.items():
+        try:
+            data = read(name)
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            fail(f"cannot read {name} from {src if isinstance(src, str) else 'the download'}: {e} (truncated archive?)")
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != SHA256[name]:
+            fail(f"{name}: sha256 mismatch, expected {SHA256[name]}, got {digest}: "
+                 "a corrupt or different copy of WikiText-2")
+        out[split] = (name, data)
+    return out
+
+
+def write_atomic(path, data):
+    tmp = path + '.tmp'
+    with open(tmp, 'wb') as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--variant', choices=('raw', 'tokens'), default='raw')
+    ap.add_argument('--src', help='local folder or zip holding the three split files (no download)')
+    ap.add_argument('--url', help='download address of the zip (default: the public copies)')
+    ap.add_argument('--out', default=os.path.join('data', 'wikitext2'))
+    args = ap.parse_args()
+
+    if args.src and not os.path.exists(args.src):
+        fail(f"--src {args.src} does not exist")
+    splits = read_splits(args.src or download([args.url] if args.url else URLS[args.variant]), args.variant)
+
+    import tiktoken
+    try:
+        enc = tiktoken.get_encoding('gpt2')
+    except Exception as e:
+        fail(f"cannot load tiktoken's gpt2 encoding ({e}). Offline, point TIKTOKEN_CACHE_DIR at a "
+             "folder holding its files (e.g. ../shared/data/tiktoken_cache)")
+    meta = {'tokenizer': 'gpt2', 'vocab_size': enc.n_vocab, 'dataset': 'wikitext-2', 'variant': args.variant, 'splits': {}}
+    arrays = {}
+    for split, (name, data) in splits.items():
+        text = data.decode('utf-8')
+        ids = np.array(enc.encode_ordinary(text), dtype=np.uint16)  # ids < 50257 fit in uint16
+        arrays[split] = ids
+        meta['splits'][split] = {'file': name, 'sha256': SHA256[name], 'tokens': len(ids),
+                                 'bytes': len(data), 'words': len(text.split())}
+        print(f"{split}: {name}, {len(ids):,} tokens, {len(data):,} bytes, {meta['splits'][split]['words']:,} words")
+
+    os.makedirs(args.out, exist_ok=True)
+    for split, ids in arrays.items():
+        write_atomic(os.path.join(args.out, f'{split}.bin'), ids.tobytes())
+    write_atomic(os.path.join(args.out, 'meta.json'), json.dumps(meta, indent=2).encode())
+    print(f"wrote {args.out}/{{train,val,test}}.bin and meta.json")
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,75 @@
+"""
+Sample continuations from a trained model (out_dir/ckpt.pt), decoded with the checkpoint's tokenizer.
+
+Usage:
+    python sample.py --out_dir=out-grassmann-wt2
+    python sample.py --out_dir=out-attention-wt2 --start="The history of" --num_samples=3 --top_k=50
+    python sample.py --out_dir=out-grassmann-wt2 --start=FILE:prompt.txt --max_new_tokens=200
+"""
+import os
+import sys
+from contextlib import nullcontext
+
+import torch
+
+from configurator import configure
+from model import GPT, GPTConfig
+
+# -----------------------------------------------------------------------------
+out_dir = 'out'
+start = '\n'  # a string, or FILE:path to read the prompt from a file
+num_samples = 3
+max_new_tokens = 200
+temperature = 0.8  # < 1 sharpens, > 1 flattens the distribution
+top_k = 200  # None: sample from the whole vocabulary
+seed = 1337
+device = 'auto'
+dtype = 'float32'
+compile = False
+# -----------------------------------------------------------------------------
+config_keys = [k for k, v in globals().items() if not k.startswith('_') and isinstance(v, (int, float, bool, str, tuple, type(None)))]
+try:
+    globals().update(configure({k: globals()[k] for k in config_keys}, sys.argv[1:]))
+except ValueError as e:
+    sys.exit(f"sample.py: error: {e}")
+
+
+def get_tokenizer(name):
+    """(encode, decode) for the tokenizer a checkpoint was trained with."""
+    if name == 'gpt2':
+        import tiktoken
+        enc = tiktoken.get_encoding('gpt2')
+        return enc.encode_ordinary, enc.decode
+    sys.exit(f"sample.py: error: unknown tokenizer {name!r} in the checkpoint")
+
+
+if device == 'auto':
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+path = os.path.join(out_dir, 'ckpt.pt')
+if not os.path.isfile(path):
+    sys.exit(f"sample.py: error: {path} not found: train a model first (python train.py config/...), "
+             f"or point --out_dir at a run folder")
+if start.startswith('FILE:'):
+    with open(start[5:], encoding='utf-8') as f:
+        start = f.read()
+if not start:
+    sys.exit("sample.py: error: the prompt is empty: give --start=TEXT or --start=FILE:path with some text")
+
+torch.manual_seed(seed)
+ckpt = torch.load(path, map_location=device, weights_only=False)
+model = GPT(GPTConfig(**ckpt['model_args']))
+model.load_state_dict(ckpt['model'])
+model.eval().to(device)
+if compile:
+    model = torch.compile(model)
+encode, decode = get_tokenizer(ckpt['tokenizer'])
+ids = encode(start)
+if not ids:
+    sys.exit(f"sample.py: error: the prompt {start!r} encodes to no tokens")
+x = torch.tensor(ids, dtype=torch.long, device=device)[None, ...]
+ctx = nullcontext() if dtype == 'float32' else torch.autocast(device_type=x.device.type, dtype=getattr(torch, dtype))
+with torch.no_grad(), ctx:
+    for _ in range(num_samples):
+        y = model.generate(x, max_new_tokens, temperature=temperature, top_k=top_k)
+        print(decode(y[0].tolist()))
+        print('---------------')

@@ -1,0 +1,396 @@
+"""
+Train one model (causal attention or Grassmann) on WikiText-2, epoch by epoch, evaluating on the
+whole validation split. Both models share everything here; only the `mixer` key tells them apart.
+
+Usage:
+    python train.py config/grassmann_wt2.py
+    python train.py config/attention_wt2.py --epochs=1 --compile=False
+    python train.py config/grassmann_wt2.py --init_from=resume           # continue from out_dir/last.pt
+    python train.py --out_dir=out-grassmann --init_from=resume --eval_only=True   # val/test of ckpt.pt
+    torchrun --standalone --nproc_per_node=4 train.py config/grassmann_wt2.py     # DDP
+
+Each epoch visits the non-overlapping blocks of the training split in a seeded shuffled order; the
+last (number of blocks mod global batch) blocks of each epoch's order are left out, a different few
+each epoch. Global batch = batch_size x gradient_accumulation_steps x number of processes.
+Writes out_dir/ckpt.pt (best validation loss), out_dir/last.pt (latest) and out_dir/results.json.
+"""
+import json
+import math
+import os
+import random
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, fields
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from configurator import configure
+from data import epoch_order, evaluate, get_blocks, load_meta, load_split, num_blocks
+from model import GPT, GPTConfig
+
+# -----------------------------------------------------------------------------
+# default config values: the 6-layer, block-128 comparison on GPT-2 BPE
+# I/O
+out_dir = 'out'
+init_from = 'scratch'  # 'scratch' | 'resume' (from out_dir/last.pt)
+eval_only = False  # evaluate ckpt.pt on val and test, then exit
+log_interval = 10
+# wandb logging
+wandb_log = False
+wandb_project = 'grassmann'
+wandb_run_name = None  # None: out_dir's name
+# data
+dataset = 'wikitext2'  # reads data/<dataset>/{train,val,test}.bin and meta.json
+batch_size = 32
+block_size = 128
+gradient_accumulation_steps = 1
+# model (every GPTConfig field; see model.py)
+vocab_size = None  # None: meta.json's vocab_size rounded up to a multiple of 64
+n_layer = 6
+n_head = 4
+n_embd = 256
+dropout = 0.1
+bias = True
+mixer = 'grassmann'
+norm = 'post'
+reduced_dim = 32
+lags = (1, 2, 4, 8, 12, 16)
+lag_schedule = 'all'
+plucker_eps = 1e-6
+# optimizer and schedule: linear warmup, then cosine decay to min_lr at lr_decay_iters
+learning_rate = 1e-3
+epochs = 30
+max_iters = 0  # 0: epochs x iterations per epoch
+lr_decay_iters = 0  # 0: max_iters
+warmup_iters = 0
+min_lr = 0.0
+decay_lr = True
+weight_decay = 0.01
+beta1 = 0.9
+beta2 = 0.999
+grad_clip = 1.0  # 0: no clipping
+eval_interval = 0  # iterations between evaluations; 0: once per epoch
+# system
+device = 'auto'  # 'auto' | 'cpu' | 'cuda' | 'cuda:1' | 'mps'
+dtype = 'auto'  # 'auto' | 'float32' | 'bfloat16' | 'float16'
+compile = True
+seed = 42
+# -----------------------------------------------------------------------------
+config_keys = [k for k, v in globals().items() if not k.startswith('_') and isinstance(v, (int, float, bool, str, tuple, type(None)))]
+try:
+    globals().update(configure({k: globals()[k] for k in config_keys}, sys.argv[1:]))
+except ValueError as e:
+    sys.exit(f"train.py: error: {e}")
+config = {k: globals()[k] for k in config_keys}
+# -----------------------------------------------------------------------------
+
+# bf16 peak (dense) of the chips we know; an unknown chip gets no MFU rather than a wrong one
+PEAK_FLOPS = {'H100 PCIe': 756e12, 'H100': 989e12, 'H200': 989e12, 'A100': 312e12, 'L4': 121e12, 'A10': 125e12}
+
+
+def peak_flops(device_type, dtype):
+    if device_type != 'cuda' or dtype == 'float32':
+        return None
+    name = torch.cuda.get_device_name()
+    return next((v for k, v in PEAK_FLOPS.items() if k in name), None)
+
+
+def cpu_has_fast_bf16():
+    try:
+        with open('/proc/cpuinfo') as f:
+            flags = f.read()
+        return 'avx512_bf16' in flags or 'amx_bf16' in flags
+    except OSError:
+        return False
+
+
+def keep_freed_memory():
+    """glibc returns every freed block over 32 MB to the kernel, which zeroes it again page by page at
+    the next allocation; with a 50k-entry vocabulary the logits are such blocks, and on a CPU that
+    costs more time than the model itself. Serve them from the heap, and keep the heap."""
+    import ctypes
+    try:
+        libc = ctypes.CDLL('libc.so.6')
+    except OSError:
+        return  # not glibc: nothing to tune
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+    libc.mallopt(M_MMAP_MAX, 0)
+    libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
+
+
+def save_atomic(obj, path):
+    torch.save(obj, path + '.tmp')
+    os.replace(path + '.tmp', path)
+
+
+def fmt_time(s):
+    return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}m" if s >= 3600 else f"{int(s // 60)}m{int(s % 60):02d}s"
+
+
+# distributed set-up: one process per device under torchrun
+ddp = int(os.environ.get('RANK', -1)) != -1
+rank, world_size = (int(os.environ['RANK']), int(os.environ['WORLD_SIZE'])) if ddp else (0, 1)
+master = rank == 0
+if device == 'auto':
+    device = 'cuda' if torch.cuda.is_available() else 'mps' if torch.backends.mps.is_available() else 'cpu'
+if ddp:
+    if device.startswith('cuda'):
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend='nccl' if device.startswith('cuda') else 'gloo')
+device_type = 'cuda' if device.startswith('cuda') else device.split(':')[0]
+if dtype == 'auto':
+    if device_type == 'cuda':
+        dtype = 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'
+    else:
+        dtype = 'bfloat16' if device_type == 'cpu' and cpu_has_fast_bf16() else 'float32'
+if device_type == 'cpu':
+    keep_freed_memory()
+ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[dtype]
+ctx = nullcontext() if dtype == 'float32' else torch.autocast(device_type=device_type, dtype=ptdtype)
+torch.manual_seed(seed + rank)  # dropout differs per rank; DDP copies rank 0's initial weights
+torch.backends.cuda.matmul.allow_tf32 = True
+torch.backends.cudnn.allow_tf32 = True
+if master:
+    os.makedirs(out_dir, exist_ok=True)
+
+# data
+data_dir = os.path.join('data', dataset)
+try:
+    meta = load_meta(data_dir)
+except FileNotFoundError as e:
+    sys.exit(f"train.py: error: {e}")
+train_data, val_data, test_data = (load_split(data_dir, s) for s in ('train', 'val', 'test'))
+n_train = num_blocks(train_data, block_size)
+global_batch = batch_size * gradient_accumulation_steps * world_size
+iters_per_epoch = n_train // global_batch
+if iters_per_epoch == 0:
+    sys.exit(f"train.py: error: the training split has {n_train} blocks of {block_size + 1} tokens, "
+             f"fewer than one global batch of {global_batch}: lower batch_size or block_size")
+max_iters = max_iters or epochs * iters_per_epoch
+lr_decay_iters = lr_decay_iters or max_iters
+eval_every = eval_interval or iters_per_epoch
+tokens_per_iter = global_batch * block_size
+
+# model, from scratch or from a checkpoint
+model_fields = [f.name for f in fields(GPTConfig)]
+ckpt = None
+if init_from == 'resume':
+    path = os.path.join(out_dir, 'ckpt.pt' if eval_only else 'last.pt')
+    if not os.path.isfile(path):
+        sys.exit(f"train.py: error: cannot resume: {path} not found (train with init_from='scratch' first)")
+    ckpt = torch.load(path, map_location=device, weights_only=False)
+    model_args = ckpt['model_args']  # the checkpoint decides the architecture
+elif init_from == 'scratch':
+    model_args = {k: config[k] for k in model_fields}
+    model_args['vocab_size'] = vocab_size or (meta['vocab_size'] + 63) // 64 * 64
+else:
+    sys.exit(f"train.py: error: init_from={init_from!r}: allowed values are 'scratch' and 'resume'")
+try:
+    gptconf = GPTConfig(**model_args)
+except ValueError as e:
+    sys.exit(f"train.py: error: {e}")
+if gptconf.block_size < block_size:
+    sys.exit(f"train.py: error: block_size={block_size} exceeds the model's block_size={gptconf.block_size}")
+raw_model = GPT(gptconf)
+if ckpt:
+    raw_model.load_state_dict(ckpt['model'])
+raw_model.to(device)
+if master:
+    print(f"{gptconf.mixer} model, {raw_model.num_params():,} parameters; {dtype} on {device}"
+          f"{f' x {world_size} processes' if ddp else ''}; {iters_per_epoch} iterations per epoch")
+
+if eval_only:
+    val_loss = evaluate(raw_model, val_data, block_size, batch_size, device, ctx, rank, world_size)
+    test_loss = evaluate(raw_model, test_data, block_size, batch_size, device, ctx, rank, world_size)
+    if master:
+        print(f"{path} (iteration {ckpt['iter_num'] if ckpt else 0}): val loss {val_loss:.4f} ppl {math.exp(val_loss):.2f} | "
+              f"test loss {test_loss:.4f} ppl {math.exp(test_loss):.2f}")
+    if ddp:
+        dist.destroy_process_group()
+    sys.exit(0)
+
+scaler = torch.amp.GradScaler(device_type, enabled=(dtype == 'float16'))
+optimizer = raw_model.configure_optimizers(weight_decay, learning_rate, (beta1, beta2), device_type)
+iter_num, best, history, elapsed = 0, None, [], 0.0
+if ckpt:
+    optimizer.load_state_dict(ckpt['optimizer'])
+    scaler.load_state_dict(ckpt['scaler'])
+    iter_num, best, history, elapsed = ckpt['iter_num'], ckpt['best'], ckpt['history'], ckpt['elapsed']
+    rng = ckpt['rng'][rank] if len(ckpt['rng']) == world_size else None
+    if rng:  # the dropout masks go on exactly as if the run had not stopped
+        torch.set_rng_state(rng['torch'].cpu())
+        if device_type == 'cuda' and rng['cuda'] is not None:
+            torch.cuda.set_rng_state(rng['cuda'].cpu())
+        np.random.set_state(rng['numpy'])
+        random.setstate(rng['python'])
+    elif master:
+        print(f"resuming on {world_size} processes from a checkpoint of {len(ckpt['rng'])}: dropout masks will differ")
+    if master:
+        print(f"resuming from {out_dir}/last.pt at iteration {iter_num}")
+ckpt = None  # free memory
+
+model = torch.compile(raw_model) if compile else raw_model
+train_model = DDP(model, device_ids=[int(device.split(':')[1])] if device_type == 'cuda' else None) if ddp else model
+
+
+def get_lr(it):
+    if not decay_lr:
+        return learning_rate
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it >= lr_decay_iters:
+        return min_lr
+    ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (learning_rate - min_lr)
+
+
+_order = {}
+def get_batch(it, micro):
+    """This rank's part of micro-step `micro` of iteration `it`: a distinct slice of the epoch's order."""
+    epoch, step = divmod(it, iters_per_epoch)
+    if epoch not in _order:
+        _order.clear()
+        _order[epoch] = epoch_order(n_train, epoch, seed)
+    start = ((step * gradient_accumulation_steps + micro) * world_size + rank) * batch_size
+    return get_blocks(train_data, _order[epoch][start:start + batch_size], block_size, device)
+
+
+def checkpoint(path, rng_states):
+    save_atomic({'model': raw_model.state_dict(), 'optimizer': optimizer.state_dict(), 'scaler': scaler.state_dict(),
+                 'model_args': asdict(gptconf), 'iter_num': iter_num, 'epoch': iter_num // iters_per_epoch,
+                 'step_in_epoch': iter_num % iters_per_epoch, 'best': best, 'history': history,
+                 'elapsed': elapsed, 'config': config, 'tokenizer': meta['tokenizer'], 'rng': rng_states}, path)
+
+
+def stop_if_not_finite(value, what, since):
+    if not math.isfinite(value):
+        if master:
+            print(f"train.py: error: {what} is {value} at iteration {iter_num} (finite at iteration {since}): "
+                  f"stopping. {out_dir}/last.pt and ckpt.pt hold the last good state; try a lower learning_rate.",
+                  file=sys.stderr)
+        if ddp:
+            dist.destroy_process_group()
+        sys.exit(1)
+
+
+if wandb_log and master:
+    import wandb
+    wandb.init(project=wandb_project, name=wandb_run_name or os.path.basename(os.path.abspath(out_dir)),
+               config=config, dir=out_dir)
+
+flops_per_iter = raw_model.flops_per_token(block_size) * tokens_per_iter
+peak = peak_flops(device_type, dtype)
+train_loss_sum, train_loss_n = torch.zeros((), device=device), 0
+window_t0, window_it0, last_good, eval_train_time, eval_it0 = time.time(), iter_num, iter_num, 0.0, iter_num
+run_t0 = time.time()
+while iter_num < max_iters:
+    lr = get_lr(iter_num)
+    for group in optimizer.param_groups:
+        group['lr'] = lr
+    for micro in range(gradient_accumulation_steps):
+        x, y = get_batch(iter_num, micro)
+        if ddp:  # all-reduce the gradients only on the last micro-step
+            train_model.require_backward_grad_sync = micro == gradient_accumulation_steps - 1
+        with ctx:
+            _, loss = train_model(x, y)
+            loss = loss / gradient_accumulation_steps
+        scaler.scale(loss).backward()
+        train_loss_sum += loss.detach()
+    if grad_clip:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(raw_model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    iter_num += 1
+    train_loss_n += 1
+
+    evaluating = iter_num % eval_every == 0 or iter_num == max_iters
+    if iter_num % log_interval == 0 or evaluating:
+        lossf = torch.tensor(loss.item() * gradient_accumulation_steps, device=device)  # .item() waits for the GPU
+        if ddp:
+            dist.all_reduce(lossf, op=dist.ReduceOp.AVG)
+        stop_if_not_finite(lossf.item(), 'the training loss', last_good)
+        last_good, dt = iter_num, time.time() - window_t0
+        eval_train_time += dt
+        tok_s = (iter_num - window_it0) * tokens_per_iter / dt
+        mfu = flops_per_iter * (iter_num - window_it0) / dt / (peak * world_size) if peak else None
+        left = (max_iters - iter_num) * dt / (iter_num - window_it0)
+        if master:
+            print(f"iter {iter_num}/{max_iters} | epoch {iter_num / iters_per_epoch:.2f} | loss {lossf.item():.4f} | "
+                  f"lr {lr:.2e} | {tok_s:,.0f} tok/s | mfu {f'{mfu:.1%}' if mfu is not None else 'n/a'} | "
+                  f"{dt / (iter_num - window_it0) * 1000:.1f} ms/iter | left ~{fmt_time(left)}")
+            if wandb_log:
+                wandb.log({'iter': iter_num, 'train/loss': lossf.item(), 'lr': lr, 'tokens_per_s': tok_s, 'mfu': mfu}, step=iter_num)
+        window_t0, window_it0 = time.time(), iter_num
+
+    if evaluating:
+        val_loss = evaluate(model, val_data, block_size, batch_size, device, ctx, rank, world_size)
+        stop_if_not_finite(val_loss, 'the validation loss', last_good)
+        train_loss = train_loss_sum.item() / train_loss_n
+        if ddp:
+            train_loss = torch.tensor(train_loss, device=device)
+            dist.all_reduce(train_loss, op=dist.ReduceOp.AVG)
+            train_loss = train_loss.item()
+        elapsed += time.time() - run_t0
+        run_t0 = time.time()
+        entry = {'iter': iter_num, 'epoch': iter_num / iters_per_epoch, 'train_loss': train_loss, 'val_loss': val_loss,
+                 'val_ppl': math.exp(val_loss), 'lr': lr, 'tokens_per_s': (iter_num - eval_it0) * tokens_per_iter / eval_train_time,
+                 'elapsed_s': elapsed}
+        history.append(entry)
+        improved = best is None or val_loss < best['val_loss']  # never overwrite the best with a worse value
+        if improved:
+            best = {'epoch': entry['epoch'], 'iter': iter_num, 'val_loss': val_loss, 'val_ppl': entry['val_ppl']}
+        rng_states = [{'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state() if device_type == 'cuda' else None,
+                       'numpy': np.random.get_state(), 'python': random.getstate()}]
+        if ddp:
+            gathered = [None] * world_size
+            dist.all_gather_object(gathered, rng_states[0])
+            rng_states = gathered
+        if master:
+            print(f"eval iter {iter_num} | epoch {entry['epoch']:.2f} | train loss {train_loss:.4f} | val loss {val_loss:.4f} "
+                  f"| val ppl {entry['val_ppl']:.2f} | best val ppl {best['val_ppl']:.2f} (iter {best['iter']}) "
+                  f"| {entry['tokens_per_s']:,.0f} tok/s | elapsed {fmt_time(elapsed)}")
+            if wandb_log:
+                wandb.log({'train/epoch_loss': train_loss, 'val/loss': val_loss, 'val/ppl': entry['val_ppl'],
+                           'epoch': entry['epoch']}, step=iter_num)
+            checkpoint(os.path.join(out_dir, 'last.pt'), rng_states)
+            if improved:
+                checkpoint(os.path.join(out_dir, 'ckpt.pt'), rng_states)
+        train_loss_sum.zero_()
+        train_loss_n, eval_train_time, eval_it0 = 0, 0.0, iter_num
+        window_t0 = time.time()
+
+# the end: the best checkpoint on the test split, and everything in results.json
+if ddp:
+    dist.barrier()  # ckpt.pt is complete before any rank reads it
+best_state = torch.load(os.path.join(out_dir, 'ckpt.pt'), map_location=device, weights_only=False)['model']
+final_sha = None
+if ddp:  # every rank must end with the same weights; print a fingerprint of them
+    import hashlib
+    final_sha = hashlib.sha1(b''.join(p.detach().cpu().numpy().tobytes() for p in raw_model.parameters())).hexdigest()
+    print(f"rank {rank}: final weights sha1 {final_sha}")
+raw_model.load_state_dict(best_state)
+test_loss = evaluate(model, test_data, block_size, batch_size, device, ctx, rank, world_size)
+if master:
+    results = {'config': config, 'model_args': asdict(gptconf), 'tokenizer': meta['tokenizer'],
+               'n_params': raw_model.num_params(), 'history': history, 'best': best,
+               'test': {'loss': test_loss, 'ppl': math.exp(test_loss)}, 'device': device,
+               'device_name': torch.cuda.get_device_name() if device_type == 'cuda' else device,
+               'world_size': world_size, 'dtype': dtype, 'torch': torch.__version__, 'wall_time_s': elapsed}
+    tmp = os.path.join(out_dir, 'results.json.tmp')
+    with open(tmp, 'w') as f:
+        json.dump(results, f, indent=2)
+    os.replace(tmp, os.path.join(out_dir, 'results.json'))
+    print(f"best val ppl {best['val_ppl']:.2f} (epoch {best['epoch']:.2f}, iter {best['iter']}) | "
+          f"test loss {test_loss:.4f} ppl {math.exp(test_loss):.2f} | wall {fmt_time(elapsed)} | {out_dir}/results.json")
+    if wandb_log:
+        wandb.summary.update({'best_val_ppl': best['val_ppl'], 'test_ppl': math.exp(test_loss)})
+        wandb.finish()
+if ddp:
+    dist.destroy_process_group()
