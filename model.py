@@ -19,6 +19,9 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+# bf16 dense peak FLOP/s of the chips we know, by name; an unknown chip gets no MFU rather than a wrong one
+PEAK_FLOPS = {'H100 PCIe': 756e12, 'H100': 989e12, 'H200': 989e12, 'A100': 312e12, 'L4': 121e12, 'A10': 125e12}
+
 # -----------------------------------------------------------------------------
 
 @dataclass
@@ -96,14 +99,16 @@ class GrassmannMixer(nn.Module):
         self.gate = nn.Linear(2 * config.n_embd, config.n_embd, bias=config.bias)  # step 7: W_gate
 
     def forward(self, h, reference=False):
-        # the Plücker steps run in float32: under bf16 autocast, Lagrange's identity would cancel to noise
+        # the Plücker steps run in float32: in bf16 the norms of near-parallel pairs would be noise
         z = self.reduce(h).float()  # (B, T, r)
-        p = self.plucker_mean_reference(z) if reference else self.plucker_mean(z)  # (B, T, C(r,2))
-        g = self.project(p.to(h.dtype))  # (B, T, d)
+        if reference:
+            g = self.project(self.plucker_mean_reference(z).to(h.dtype))  # (B, T, d)
+        else:
+            g = self.project_wedge(z, self.lag_mean(z))  # (B, T, d)
         alpha = torch.sigmoid(self.gate(torch.cat([h, g.to(h.dtype)], dim=-1)))
         return alpha * h + (1 - alpha) * g
 
-    def plucker_mean(self, z):
+    def lag_mean(self, z):
         """Steps 2-5 without a Plücker vector per lag. The wedge is bilinear and z_t ∧ z_t = 0, so the
         mean of the normalised wedges z_t ∧ z_{t-Δ} is z_t ∧ w_t, w_t = mean_Δ b_Δ / ‖z_t ∧ z_{t-Δ}‖,
         with b_Δ the part of z_{t-Δ} orthogonal to z_t; and ‖z_t ∧ z_{t-Δ}‖ = ‖z_t‖ ‖b_Δ‖ (Lagrange's
@@ -119,7 +124,24 @@ class GrassmannMixer(nn.Module):
             # clamping the square at eps² is max(‖p‖, eps) and keeps sqrt's gradient finite
             w = w + b / (zz * (b * b).sum(-1, keepdim=True)).clamp_min(self.eps ** 2).sqrt()
             count = count + (pos >= lag)
-        return plucker(z, w / count.clamp_min(1))  # position 0 has no valid lag: w = 0, so p̄ = 0
+        return w / count.clamp_min(1)  # (B, T, r); position 0 has no valid lag: w = 0, so p̄ = 0
+
+    def plucker_mean(self, z):
+        """p̄_t of step 5, computed as the single wedge z_t ∧ w_t."""
+        return plucker(z, self.lag_mean(z))
+
+    def project_wedge(self, z, w):
+        """Step 6, W_plü (z ∧ w) + b_plü, without the Plücker vector: with A the antisymmetric (d, r, r)
+        form of W_plü, W_plü (z ∧ w) = Σ_ij A_ij z_i w_j, one matmul over the outer product z ⊗ w
+        (r² = 1024 inputs instead of 496, but no gather and no scatter in the backward pass)."""
+        W = self.project.weight  # (d, C(r,2))
+        r = z.size(-1)
+        i, j = torch.triu_indices(r, r, 1, device=W.device)
+        A = W.new_zeros(W.size(0), r, r)
+        A[:, i, j] = W
+        A = A - A.transpose(1, 2)  # (d, r, r)
+        outer = (z.unsqueeze(-1) * w.unsqueeze(-2)).flatten(-2)  # (B, T, r²)
+        return F.linear(outer.to(self.reduce.weight.dtype), A.view(W.size(0), r * r), self.project.bias)
 
     def plucker_mean_reference(self, z):
         """Steps 2-5 as the spec writes them: a normalised Plücker vector per lag, then their mean."""
@@ -224,7 +246,8 @@ class GPT(nn.Module):
     def flops_per_token(self, seq_len):
         """Training FLOPs (forward + backward = 3x forward) per token at sequence length `seq_len`:
         every matmul of this architecture (2 FLOPs per multiply-add), plus the Grassmann mixer's own
-        elementwise Plücker terms. Attention scores count the full T x T matrix, as is customary."""
+        elementwise Plücker terms. Attention scores count the full T x T matrix, as is customary; W_plü
+        counts its C(r,2) inputs, though project_wedge feeds it r² (model FLOPs, not hardware FLOPs)."""
         cfg, d = self.config, self.config.n_embd
         r = cfg.reduced_dim
         per_layer = 2 * 2 * d * 4 * d  # MLP
@@ -235,6 +258,14 @@ class GPT(nn.Module):
             per_layer += 2 * d * r + 2 * pairs * d + 2 * 2 * d * d  # reduce, project, gate
             per_layer += 3 * pairs + 4 * r * len(cfg.lags)  # wedge z_t ∧ w_t; per lag a dot and an axpy
         return 3 * (cfg.n_layer * per_layer + 2 * d * cfg.vocab_size)  # + the LM head
+
+    def estimate_mfu(self, seq_len, tokens_per_s, device, dtype):
+        """Model FLOPs utilisation of one device processing tokens_per_s, or None where the peak is unknown."""
+        if not str(device).startswith('cuda') or dtype not in ('bfloat16', 'float16'):
+            return None
+        name = torch.cuda.get_device_name(device)
+        peak = next((v for k, v in PEAK_FLOPS.items() if k in name), None)
+        return self.flops_per_token(seq_len) * tokens_per_s / peak if peak else None
 
     @torch.no_grad()
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None):
@@ -248,3 +279,17 @@ class GPT(nn.Module):
             idx_next = torch.multinomial(F.softmax(logits, dim=-1), num_samples=1)
             idx = torch.cat((idx, idx_next), dim=1)
         return idx
+
+
+def keep_freed_memory():
+    """For CPU runs: glibc returns every freed block over 32 MB to the kernel, which zeroes it again page
+    by page at the next allocation. With a 50k-entry vocabulary the logits are such blocks, and on a CPU
+    that costs more time than the model itself; serve them from the heap, and keep the heap."""
+    import ctypes
+    try:
+        libc = ctypes.CDLL('libc.so.6')
+    except OSError:
+        return  # not glibc: nothing to tune
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+    libc.mallopt(M_MMAP_MAX, 0)
+    libc.mallopt(M_TRIM_THRESHOLD, -1)  # -1: never trim

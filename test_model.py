@@ -276,9 +276,14 @@ def test_flops_per_token_counts_every_matmul(mixer):
         model(torch.randint(0, 50, (B, T)), torch.zeros(B, T, dtype=torch.long))
     matmul_fwd = counter.get_total_flops() / (B * T)
     elementwise = 0
-    if mixer == 'grassmann':  # the Plücker terms are not matmuls, so the counter cannot see them
-        r, pairs = model.config.reduced_dim, math.comb(model.config.reduced_dim, 2)
-        elementwise = 3 * (3 * pairs + 4 * r * len(model.config.lags)) * model.config.n_layer
+    if mixer == 'grassmann':
+        cfg = model.config
+        r, pairs = cfg.reduced_dim, math.comb(cfg.reduced_dim, 2)
+        # the fast mixer feeds W_plü the r² outer product instead of the C(r,2) Plücker vector: FLOPs
+        # count the architecture's work, not that implementation's extra inputs
+        matmul_fwd -= 2 * (r * r - pairs) * cfg.n_embd * cfg.n_layer
+        # the Plücker terms are not matmuls, so the counter cannot see them
+        elementwise = 3 * (3 * pairs + 4 * r * len(cfg.lags)) * cfg.n_layer
     assert model.flops_per_token(T) == 3 * matmul_fwd + elementwise
 
 # -----------------------------------------------------------------------------
@@ -330,3 +335,14 @@ def test_optimizer_decays_only_matrices():
 def test_bad_config_values_raise_a_clear_error(field, value):
     with pytest.raises(ValueError, match=field):
         GPTConfig(**{field: value})
+
+
+def test_mfu_uses_the_device_peak_and_refuses_to_guess(monkeypatch):
+    model = tiny()
+    monkeypatch.setattr(torch.cuda, 'get_device_name', lambda device=None: 'NVIDIA H100 80GB HBM3')
+    assert model.estimate_mfu(32, 1e6, 'cuda', 'bfloat16') == pytest.approx(model.flops_per_token(32) * 1e6 / 989e12)
+    monkeypatch.setattr(torch.cuda, 'get_device_name', lambda device=None: 'NVIDIA H100 PCIe')
+    assert model.estimate_mfu(32, 1e6, 'cuda:0', 'bfloat16') == pytest.approx(model.flops_per_token(32) * 1e6 / 756e12)
+    monkeypatch.setattr(torch.cuda, 'get_device_name', lambda device=None: 'Some Future GPU')
+    assert model.estimate_mfu(32, 1e6, 'cuda', 'bfloat16') is None
+    assert model.estimate_mfu(32, 1e6, 'cpu', 'bfloat16') is None

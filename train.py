@@ -30,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from configurator import configure
 from data import epoch_order, evaluate, get_blocks, load_meta, load_split, num_blocks
-from model import GPT, GPTConfig
+from model import GPT, GPTConfig, keep_freed_memory
 
 # -----------------------------------------------------------------------------
 # default config values: the 6-layer, block-128 comparison on GPT-2 BPE
@@ -88,17 +88,6 @@ except ValueError as e:
 config = {k: globals()[k] for k in config_keys}
 # -----------------------------------------------------------------------------
 
-# bf16 peak (dense) of the chips we know; an unknown chip gets no MFU rather than a wrong one
-PEAK_FLOPS = {'H100 PCIe': 756e12, 'H100': 989e12, 'H200': 989e12, 'A100': 312e12, 'L4': 121e12, 'A10': 125e12}
-
-
-def peak_flops(device_type, dtype):
-    if device_type != 'cuda' or dtype == 'float32':
-        return None
-    name = torch.cuda.get_device_name()
-    return next((v for k, v in PEAK_FLOPS.items() if k in name), None)
-
-
 def cpu_has_fast_bf16():
     try:
         with open('/proc/cpuinfo') as f:
@@ -106,20 +95,6 @@ def cpu_has_fast_bf16():
         return 'avx512_bf16' in flags or 'amx_bf16' in flags
     except OSError:
         return False
-
-
-def keep_freed_memory():
-    """glibc returns every freed block over 32 MB to the kernel, which zeroes it again page by page at
-    the next allocation; with a 50k-entry vocabulary the logits are such blocks, and on a CPU that
-    costs more time than the model itself. Serve them from the heap, and keep the heap."""
-    import ctypes
-    try:
-        libc = ctypes.CDLL('libc.so.6')
-    except OSError:
-        return  # not glibc: nothing to tune
-    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
-    libc.mallopt(M_MMAP_MAX, 0)
-    libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
 
 
 def save_atomic(obj, path):
@@ -283,11 +258,9 @@ if wandb_log and master:
     wandb.init(project=wandb_project, name=wandb_run_name or os.path.basename(os.path.abspath(out_dir)),
                config=config, dir=out_dir)
 
-flops_per_iter = raw_model.flops_per_token(block_size) * tokens_per_iter
-peak = peak_flops(device_type, dtype)
 train_loss_sum, train_loss_n = torch.zeros((), device=device), 0
 window_t0, window_it0, last_good, eval_train_time, eval_it0 = time.time(), iter_num, iter_num, 0.0, iter_num
-run_t0 = time.time()
+run_t0, warmed_up = time.time(), False
 while iter_num < max_iters:
     lr = get_lr(iter_num)
     for group in optimizer.param_groups:
@@ -309,9 +282,16 @@ while iter_num < max_iters:
     optimizer.zero_grad(set_to_none=True)
     iter_num += 1
     train_loss_n += 1
-
     evaluating = iter_num % eval_every == 0 or iter_num == max_iters
-    if iter_num % log_interval == 0 or evaluating:
+    logging = iter_num % log_interval == 0 or evaluating
+    if not warmed_up and not logging:
+        # the first iteration compiles and warms up: timed on its own, out of the tokens/s figures
+        loss.item()
+        if master:
+            print(f"first iteration (compile and warm-up): {time.time() - window_t0:.1f} s")
+        window_t0, window_it0, eval_it0 = time.time(), iter_num, iter_num
+    warmed_up = True
+    if logging:
         lossf = torch.tensor(loss.item() * gradient_accumulation_steps, device=device)  # .item() waits for the GPU
         if ddp:
             dist.all_reduce(lossf, op=dist.ReduceOp.AVG)
@@ -319,7 +299,7 @@ while iter_num < max_iters:
         last_good, dt = iter_num, time.time() - window_t0
         eval_train_time += dt
         tok_s = (iter_num - window_it0) * tokens_per_iter / dt
-        mfu = flops_per_iter * (iter_num - window_it0) / dt / (peak * world_size) if peak else None
+        mfu = raw_model.estimate_mfu(block_size, tok_s / world_size, device, dtype)
         left = (max_iters - iter_num) * dt / (iter_num - window_it0)
         if master:
             print(f"iter {iter_num}/{max_iters} | epoch {iter_num / iters_per_epoch:.2f} | loss {lossf.item():.4f} | "

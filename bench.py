@@ -1,0 +1,253 @@
+"""
+Benchmark both mixers across sequence lengths, with the tokens per step held fixed: the whole training
+step (forward, backward, AdamW), the forward pass, and the mixer alone (one layer, forward and
+forward+backward). The first call of each (compile and warm-up) is timed on its own and left out;
+each number is the median of several timed repeats after it.
+
+Usage:
+    python bench.py                                  # CPU: lengths 128 ... 8192, 8192 tokens per step
+    python bench.py --quick                          # a short sweep, about a minute on 2 CPU cores
+    python bench.py --seq_lens=128,1024 --json=bench.json --plot=bench.png
+    python bench.py --device=cuda --compile          # GPU: lengths up to 65,536 (or out of memory)
+    python bench.py --profile                        # also writes a torch.profiler trace per train step
+
+Memory: on a GPU, the peak allocated during the call, less what was allocated before it; on a CPU,
+which has no allocator statistics, the bytes the call keeps for backward (activations: the part of
+memory that grows with sequence length), so none for forward-only rows.
+"""
+import argparse
+import json
+import statistics
+import time
+from contextlib import nullcontext
+
+import torch
+
+from model import GPT, GPTConfig, CausalSelfAttention, GrassmannMixer, keep_freed_memory
+
+MIXERS = ('attention', 'grassmann')
+
+
+def sync(device):
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def median_ms(fn, device, warmup, repeats):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def memory_mb(fn, device):
+    if device.startswith('cuda'):
+        sync(device)
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        fn()
+        sync(device)
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+    storages = {}  # every distinct storage autograd keeps for backward, counted once
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(storages.values()) / 2**20 if storages else None
+
+
+def bench_one(mixer, T, B, args, ctx):
+    """Rows for one mixer at one sequence length."""
+    dev = args.device
+    cfg = GPTConfig(mixer=mixer, block_size=T, dropout=0.0)
+    model = GPT(cfg).to(dev)
+    opt = model.configure_optimizers(0.01, 1e-3, (0.9, 0.999), dev.split(':')[0])
+    layer = (GrassmannMixer(cfg, cfg.lags) if mixer == 'grassmann' else CausalSelfAttention(cfg)).to(dev)
+    run_model, run_layer = (torch.compile(model), torch.compile(layer)) if args.compile else (model, layer)
+    idx = torch.randint(0, cfg.vocab_size, (B, T), device=dev)
+    h = torch.randn(B, T, cfg.n_embd, device=dev)
+
+    def train_step():
+        with ctx:
+            _, loss = run_model(idx, idx)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    def forward():
+        with torch.no_grad(), ctx:
+            run_model(idx, idx)
+
+    def train_forward():  # what the training step keeps for backward, for the CPU memory figure
+        with ctx:
+            return run_model(idx, idx)[1]
+
+    def mixer_fwd():
+        with torch.no_grad(), ctx:
+            run_layer(h)
+
+    def mixer_fwdbwd():
+        x = h.detach().requires_grad_()
+        with ctx:
+            y = run_layer(x)
+        y.backward(torch.ones_like(y))
+
+    rows = []
+    for what, fn, mem_fn in (('train_step', train_step, train_forward), ('forward', forward, forward),
+                             ('mixer_fwd', mixer_fwd, mixer_fwd), ('mixer_fwdbwd', mixer_fwdbwd, mixer_fwdbwd)):
+        try:
+            sync(dev)
+            t0 = time.perf_counter()
+            fn()  # the first call compiles, when compiling
+            sync(dev)
+            first_s = time.perf_counter() - t0
+            ms = median_ms(fn, dev, args.warmup, args.repeats)
+            mem = memory_mb(mem_fn, dev)
+        except torch.OutOfMemoryError:
+            print(f"{mixer} {what} at T={T}: out of memory")
+            torch.cuda.empty_cache()
+            continue
+        tok_s = B * T / ms * 1000
+        mfu = model.estimate_mfu(T, tok_s, dev, args.dtype) if what == 'train_step' else None
+        rows.append(dict(mixer=mixer, seq_len=T, batch_size=B, what=what, ms=ms, tokens_per_s=tok_s,
+                         peak_mem_mb=mem, mfu=mfu, compile_s=first_s if args.compile else None))
+        if args.profile and what == 'train_step':
+            with torch.profiler.profile() as prof:
+                fn()
+            prof.export_chrome_trace(f"bench_trace_{mixer}_{T}.json")
+    return rows
+
+
+def print_table(rows):
+    for what in ('train_step', 'forward', 'mixer_fwd', 'mixer_fwdbwd'):
+        print(f"\n{what}: ms per call (tokens/s), memory MB; G/A = Grassmann time / attention time")
+        print(f"{'T':>6} {'B':>4} | {'attention':>22} {'mem':>8} | {'grassmann':>22} {'mem':>8} | {'G/A':>5}")
+        for T in sorted({r['seq_len'] for r in rows}):
+            pair = {r['mixer']: r for r in rows if r['what'] == what and r['seq_len'] == T}
+            cells = []
+            for m in MIXERS:
+                r = pair.get(m)
+                mem = f"{r['peak_mem_mb']:.1f}" if r and r['peak_mem_mb'] is not None else '-'
+                cells.append(f"{r['ms']:9.2f} ({r['tokens_per_s']:>10,.0f}) {mem:>8}" if r else f"{'n/a':>22} {'-':>8}")
+            ratio = f"{pair['grassmann']['ms'] / pair['attention']['ms']:.2f}" if len(pair) == 2 else '-'
+            B = next(iter(pair.values()))['batch_size'] if pair else 0
+            print(f"{T:>6} {B:>4} | {cells[0]} | {cells[1]} | {ratio:>5}")
+
+
+def check_targets(rows):
+    """The issue's targets, each as (description, met or None where not measured)."""
+    def get(m, what, T):
+        return next((r for r in rows if r['mixer'] == m and r['what'] == what and r['seq_len'] == T), None)
+
+    def ratio(what, T):
+        g, a = get('grassmann', what, T), get('attention', what, T)
+        return g['ms'] / a['ms'] if g and a else None
+    lens = sorted({r['seq_len'] for r in rows})
+    out = []
+    for what, T, bound in (('mixer_fwdbwd', 128, 1.0), ('mixer_fwdbwd', 4096, 1 / 3), ('mixer_fwdbwd', 8192, 1 / 5),
+                           ('train_step', 128, 1.1)):
+        r = ratio(what, T)
+        out.append((f"{what} at {T}: Grassmann/attention time {r:.2f} <= {bound:.2f}" if r else
+                    f"{what} at {T}: not measured", r <= bound if r else None))
+    for what in ('mixer_fwdbwd', 'train_step'):
+        g = [get('grassmann', what, T) for T in lens]
+        g = [r for r in g if r]
+        if len(g) >= 2:
+            t = [r['ms'] / (r['batch_size'] * r['seq_len']) for r in g]
+            out.append((f"grassmann {what} time per token, {g[0]['seq_len']}..{g[-1]['seq_len']}: max/min {max(t) / min(t):.2f} <= 1.3",
+                        max(t) / min(t) <= 1.3))
+            m = [r['peak_mem_mb'] / (r['batch_size'] * r['seq_len']) for r in g if r['peak_mem_mb']]
+            if len(m) >= 2:
+                out.append((f"grassmann {what} memory per token: max/min {max(m) / min(m):.2f} <= 1.3", max(m) / min(m) <= 1.3))
+    return out
+
+
+def plot(rows, path):
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"matplotlib is not installed: {path} skipped (pip install matplotlib)")
+        return
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for what, style in (('train_step', '-'), ('mixer_fwdbwd', '--')):
+        for m, color in zip(MIXERS, ('tab:blue', 'tab:orange')):
+            rs = sorted((r for r in rows if r['mixer'] == m and r['what'] == what), key=lambda r: r['seq_len'])
+            if not rs:
+                continue
+            T = [r['seq_len'] for r in rs]
+            ax_t.plot(T, [r['ms'] * 1000 / (r['batch_size'] * r['seq_len']) for r in rs], style, color=color, marker='o', label=f"{m} {what}")
+            mem = [(r['seq_len'], r['peak_mem_mb'] * 1024 / (r['batch_size'] * r['seq_len'])) for r in rs if r['peak_mem_mb']]
+            if mem:
+                ax_m.plot(*zip(*mem), style, color=color, marker='o', label=f"{m} {what}")
+    for ax, label in ((ax_t, 'time per token (µs)'), (ax_m, 'memory per token (KiB)')):
+        ax.set_xscale('log', base=2)
+        ax.set_yscale('log')
+        ax.set_xlabel('sequence length (tokens per step fixed)')
+        ax.set_ylabel(label)
+        ax.grid(True, which='both', alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    ap.add_argument('--dtype', default='bfloat16', choices=('float32', 'bfloat16', 'float16'))
+    ap.add_argument('--seq_lens', type=lambda s: [int(x) for x in s.split(',')], default=None)
+    ap.add_argument('--tokens', type=int, default=None, help='tokens per step (default: the longest length)')
+    ap.add_argument('--warmup', type=int, default=0, help='untimed calls after the first one')
+    ap.add_argument('--repeats', type=int, default=3)
+    ap.add_argument('--compile', action='store_true', help='torch.compile the model and the mixer')
+    ap.add_argument('--quick', action='store_true', help='lengths 128, 1024, 8192 and 2 repeats')
+    ap.add_argument('--profile', action='store_true', help='write bench_trace_<mixer>_<T>.json per train step')
+    ap.add_argument('--json', help='write the rows to this file')
+    ap.add_argument('--plot', default='bench.png', help="log-log figure ('' for none)")
+    args = ap.parse_args()
+    gpu = args.device.startswith('cuda')
+    if args.seq_lens is None:
+        args.seq_lens = [128, 1024, 8192] if args.quick else [2**k for k in range(7, 17 if gpu else 14)]
+    if args.quick:
+        args.repeats = 2
+    args.tokens = args.tokens or max(args.seq_lens)
+    if not gpu:
+        keep_freed_memory()
+    torch.manual_seed(0)
+    ctx = nullcontext() if args.dtype == 'float32' else torch.autocast(args.device.split(':')[0], dtype=getattr(torch, args.dtype))
+    name = torch.cuda.get_device_name() if gpu else 'CPU'
+    print(f"{name}, torch {torch.__version__}, {args.dtype}, {args.tokens} tokens per step, "
+          f"compile={args.compile}, median of {args.repeats} after {1 + args.warmup} warm-up")
+    rows = []
+    for T in args.seq_lens:
+        if args.tokens % T:
+            raise SystemExit(f"bench.py: error: --tokens={args.tokens} is not a multiple of sequence length {T}")
+        for mixer in MIXERS:
+            rows += bench_one(mixer, T, args.tokens // T, args, ctx)
+            print(f"  done: {mixer} T={T}", flush=True)
+    print_table(rows)
+    if args.compile:
+        print("\ncompile time (s, first call): " + ", ".join(
+            f"{r['mixer']} {r['what']} {r['seq_len']}: {r['compile_s']:.1f}" for r in rows))
+    print("\ntargets:")
+    for text, met in check_targets(rows):
+        print(f"  [{'met' if met else 'not met' if met is False else '-'}] {text}")
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump([dict(r, device=name, torch=torch.__version__, dtype=args.dtype) for r in rows], f, indent=1)
+    if args.plot:
+        plot(rows, args.plot)
+
+
+if __name__ == '__main__':
+    main()
