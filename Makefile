@@ -1,5 +1,9 @@
-# make test:  the test suite on CPU (what CI runs)
-# make train: prepare WikiText-2, train the CPU smoke config of both models, sample from each
+# make test:      the test suite on CPU (what CI runs)
+# make train:     prepare WikiText-2, train the CPU smoke config of both models, sample from each
+# make reproduce: train both models of config/{attention,grassmann}_$(PAIR).py for each of $(SEEDS),
+#                 then compare.py into results/$(TAG)/; SMOKE=1 runs the CPU smoke pair (minutes).
+#                 e.g. make reproduce PAIR=wt2_l12 SEEDS="1 2 3" TRAIN_ARGS="--compile=False"
+# make reproduce-paper: the paper's settings (config/paper_*.py, BERT WordPiece), compared with its table
 # Each target creates .venv and installs requirements.txt on first use. With ../shared/data present
 # (an offline copy of WikiText-2), `make train` prepares from it; otherwise prepare.py downloads.
 PYTHON ?= python3
@@ -25,4 +29,30 @@ train: data/wikitext2/meta.json
 	$(PY) sample.py --out_dir=out-attention-smoke --num_samples=1 --max_new_tokens=60
 	$(PY) sample.py --out_dir=out-grassmann-smoke --num_samples=1 --max_new_tokens=60
 
-.PHONY: test train
+SEEDS ?= 42 43 44
+PAIR ?= $(if $(SMOKE),smoke,wt2)
+TAG ?= $(PAIR)
+OUT ?= out
+RESULTS ?= results
+TRAIN_ARGS ?=
+DATA_DEP ?= data/wikitext2/meta.json
+reproduce: $(DATA_DEP)
+	for seed in $(SEEDS); do for mixer in attention grassmann; do \
+	  $(PY) train.py config/$${mixer}_$(PAIR).py --seed=$$seed --out_dir=$(OUT)/$(TAG)/$$mixer-seed$$seed $(TRAIN_ARGS) || exit 1; \
+	done; done
+	$(PY) compare.py $(foreach s,$(SEEDS),$(OUT)/$(TAG)/attention-seed$(s) $(OUT)/$(TAG)/grassmann-seed$(s)) --out $(RESULTS)/$(TAG)
+
+# the paper's settings in its own units (GPU expected): 6 layers with both lag schedules, 12 layers
+PAPER_SEEDS ?= 42
+reproduce-paper: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
+	for seed in $(PAPER_SEEDS); do for c in attention_l6 grassmann_l6 grassmann_l6_lags888 attention_l12 grassmann_l12; do \
+	  $(PY) train.py config/paper_$$c.py --seed=$$seed --out_dir=$(OUT)/paper/$$c-seed$$seed $(TRAIN_ARGS) || exit 1; \
+	done; done
+	$(PY) compare.py $(OUT)/paper/*_l6-seed* $(OUT)/paper/*_l6_*-seed* --out $(RESULTS)/paper_l6 \
+	  --published "the paper" 248.4 275.7 --published "Hydra reproduction (seed)" 238.71 321.05
+	$(PY) compare.py $(OUT)/paper/*_l12-seed* --out $(RESULTS)/paper_l12 --published "the paper" 235.2 261.1
+
+data/wikitext2_bert/meta.json: | .venv/.installed
+	$(PY) prepare.py --tokenizer bert $(PREPARE_ARGS) $(if $(wildcard $(SHARED)/bert-base-uncased/vocab.txt),--vocab $(SHARED)/bert-base-uncased/vocab.txt)
+
+.PHONY: test train reproduce reproduce-paper

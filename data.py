@@ -4,17 +4,40 @@ contiguous, non-overlapping blocks of block_size + 1 tokens (inputs: the first b
 last block_size). Training visits the blocks in a shuffled order seeded by (seed, epoch); evaluation
 is the token-weighted mean cross-entropy over every target token of every full block, in order.
 
+With an eval stride below block_size the same targets are scored, each with more context: the
+targets of a block are taken `stride` at a time, each chunk by a window of block_size inputs that ends
+at the chunk, reaching back into earlier blocks, so that every scored token sees at least
+block_size - stride tokens before it (fewer only at the very start of the split). A stride equal to
+block_size is exactly the block protocol.
+
 Usage:
     data = load_split('data/wikitext2', 'val')
     val_loss = evaluate(model, data, block_size=128, batch_size=32, device='cpu')
+    metrics(val_loss, load_meta('data/wikitext2')['splits']['val'])  # ppl, bits per byte, word ppl
 """
 import json
+import math
 import os
 from contextlib import nullcontext
 
 import numpy as np
 import torch
 import torch.distributed as dist
+
+
+def get_tokenizer(name, vocab=None):
+    """(encode, decode, vocab_size) of a tokenizer by its meta.json name: 'gpt2' (tiktoken's GPT-2 BPE), or
+    'bert-base-uncased' (WordPiece, lowercased, through `tokenizers`; vocab: the text of its vocab.txt,
+    one token per line, the line number its id). Neither adds special tokens."""
+    if name == 'gpt2':
+        import tiktoken
+        enc = tiktoken.get_encoding('gpt2')
+        return enc.encode_ordinary, enc.decode, enc.n_vocab
+    if name == 'bert-base-uncased':
+        from tokenizers import BertWordPieceTokenizer
+        tok = BertWordPieceTokenizer({t: i for i, t in enumerate(vocab.splitlines())}, lowercase=True)
+        return (lambda text: tok.encode(text, add_special_tokens=False).ids), tok.decode, tok.get_vocab_size()
+    raise ValueError(f"unknown tokenizer {name!r}: known are 'gpt2' and 'bert-base-uncased'")
 
 
 def load_meta(data_dir):
@@ -48,20 +71,47 @@ def get_blocks(data, ids, block_size, device='cpu'):
     return x.to(device), y.to(device)
 
 
+def eval_windows(n_tokens, block_size, stride):
+    """(start, first, last) of every evaluation window: inputs data[start:start+block_size], targets
+    data[start+1:start+block_size+1], of which targets first..last-1 are scored."""
+    windows = []
+    for b0 in range(0, n_tokens // (block_size + 1) * (block_size + 1), block_size + 1):
+        for c0 in range(0, block_size, stride):  # this chunk's targets: data[b0+1+c0 : b0+1+c1]
+            c1 = min(c0 + stride, block_size)
+            start = max(b0 + c1 - block_size, 0)
+            windows.append((start, b0 + c0 - start, b0 + c1 - start))
+    return np.array(windows, dtype=np.int64).reshape(-1, 3)
+
+
 @torch.no_grad()
-def evaluate(model, data, block_size, batch_size, device, ctx=nullcontext(), rank=0, world_size=1):
-    """Mean cross-entropy over every target token of every full block of `data` (exp of it: perplexity).
-    Under DDP each rank takes every world_size-th block and the sums are reduced across ranks."""
+def evaluate(model, data, block_size, batch_size, device, ctx=nullcontext(), rank=0, world_size=1, stride=None):
+    """Mean cross-entropy (nats) over every target token of every full block of `data`, each scored
+    once; `stride` < block_size gives each more context (see above). Under DDP each rank takes every
+    world_size-th window and the sums are reduced across ranks."""
     training = model.training
     model.eval()
-    ids = np.arange(rank, num_blocks(data, block_size), world_size)
+    windows = eval_windows(len(data), block_size, stride or block_size)[rank::world_size]
+    cols = np.arange(block_size + 1)
     total = torch.zeros(2, dtype=torch.float64, device=device)  # (sum of losses, tokens)
-    for i in range(0, len(ids), batch_size):
-        x, y = get_blocks(data, ids[i:i + batch_size], block_size, device)
+    for i in range(0, len(windows), batch_size):
+        start, first, last = windows[i:i + batch_size].T
+        rows = torch.from_numpy(data[start[:, None] + cols].astype(np.int64))
+        scored = torch.from_numpy((cols[None, :-1] >= first[:, None]) & (cols[None, :-1] < last[:, None]))
+        x, y = rows[:, :-1].to(device), rows[:, 1:].masked_fill(~scored, -1).to(device)  # -1: not scored
         with ctx:
             _, loss = model(x, y)
-        total += torch.stack([loss.double() * y.numel(), torch.tensor(y.numel(), dtype=torch.float64, device=device)])
+        n = float(scored.sum())
+        total += torch.stack([loss.double() * n, torch.tensor(n, dtype=torch.float64, device=device)])
     if world_size > 1:
         dist.all_reduce(total)
     model.train(training)
     return (total[0] / total[1]).item()
+
+
+def metrics(loss, split):
+    """Token perplexity, bits per byte and word-level perplexity of a mean loss (nats per token) on a
+    split described by meta.json: the mean loss stands for every token of the split, so its total is
+    loss x tokens, spread over the split's UTF-8 bytes or whitespace-separated words."""
+    nats = loss * split['tokens']
+    return {'loss': loss, 'ppl': math.exp(loss), 'bpb': nats / math.log(2) / split['bytes'],
+            'word_ppl': math.exp(nats / split['words'])}

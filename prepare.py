@@ -1,16 +1,19 @@
 """
-WikiText-2 -> GPT-2 BPE token ids (tiktoken), one flat uint16 memmap per split, plus meta.json.
+WikiText-2 -> token ids, one flat uint16 memmap per split, plus meta.json. GPT-2 BPE (tiktoken) by
+default; the paper's bert-base-uncased WordPiece (the `tokenizers` library) with --tokenizer bert.
 
 Usage:
     python prepare.py                                   # download wikitext-2-raw-v1 (the paper's variant)
     python prepare.py --variant tokens                  # wikitext-2-v1 (with <unk>) instead
     python prepare.py --src PATH --variant tokens       # offline: a folder or zip holding the split files
     python prepare.py --url URL --out data/wikitext2    # another download address / output folder
+    python prepare.py --tokenizer bert [--vocab vocab.txt]   # WordPiece, into data/wikitext2_bert
 
-Writes OUT/train.bin, OUT/val.bin, OUT/test.bin and OUT/meta.json. Each split file is encoded as one
-string with encode_ordinary (nothing added), and every source file is checked against its known
-sha256 first. Nothing is written unless all three splits are good; each file goes to a temporary name
-and is renamed when complete. Offline, tiktoken needs its cache: TIKTOKEN_CACHE_DIR=<folder>.
+Writes OUT/train.bin, OUT/val.bin, OUT/test.bin and OUT/meta.json (and OUT/vocab.txt for bert). Each
+split file is encoded as one string with no special tokens added, and every source file (and the
+vocabulary) is checked against its known sha256 first. Nothing is written unless all of it is good;
+each file goes to a temporary name and is renamed when complete. Offline, tiktoken needs its cache:
+TIKTOKEN_CACHE_DIR=<folder>.
 """
 import argparse
 import hashlib
@@ -37,6 +40,9 @@ SHA256 = {
     'wiki.test.tokens': 'd790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0',
 }
 SPLITS = {'train': 'train', 'val': 'valid', 'test': 'test'}  # our split name -> WikiText's
+BERT_VOCAB_URL = 'https://huggingface.co/bert-base-uncased/resolve/main/vocab.txt'
+BERT_VOCAB_SHA256 = '07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3'
+TOKENIZERS = {'gpt2': 'gpt2', 'bert': 'bert-base-uncased'}  # --tokenizer -> the name meta.json records
 # -----------------------------------------------------------------------------
 
 
@@ -44,8 +50,8 @@ def fail(msg):
     sys.exit(f"prepare.py: error: {msg}")
 
 
-def download(urls):
-    """The zip's bytes from the first address that answers, with a progress display."""
+def download(urls, what='WikiText-2'):
+    """The file's bytes from the first address that answers, with a progress display."""
     import requests
     errors = []
     for url in urls:
@@ -62,6 +68,8 @@ def download(urls):
         except requests.RequestException as e:
             print(f"{url}: {e}", file=sys.stderr)
             errors.append(url)
+    if what != 'WikiText-2':
+        fail(f"could not download {what} from {', '.join(errors)} (no network?). Use a local copy: --vocab PATH")
     fail(f"could not download WikiText-2 from {', '.join(errors)} (no network?). "
          "Download the zip elsewhere, or use a local copy: python prepare.py --src PATH "
          "(a folder or zip holding the three wiki.{train,valid,test} files)")
@@ -112,34 +120,49 @@ def main():
     ap.add_argument('--variant', choices=('raw', 'tokens'), default='raw')
     ap.add_argument('--src', help='local folder or zip holding the three split files (no download)')
     ap.add_argument('--url', help='download address of the zip (default: the public copies)')
-    ap.add_argument('--out', default=os.path.join('data', 'wikitext2'))
+    ap.add_argument('--tokenizer', choices=tuple(TOKENIZERS), default='gpt2')
+    ap.add_argument('--vocab', help='bert: a local bert-base-uncased vocab.txt (default: download it)')
+    ap.add_argument('--out', help='output folder (default: data/wikitext2, or data/wikitext2_bert for bert)')
     args = ap.parse_args()
+    out = args.out or os.path.join('data', 'wikitext2' if args.tokenizer == 'gpt2' else 'wikitext2_bert')
 
     if args.src and not os.path.exists(args.src):
         fail(f"--src {args.src} does not exist")
     splits = read_splits(args.src or download([args.url] if args.url else URLS[args.variant]), args.variant)
 
-    import tiktoken
+    from data import get_tokenizer
+    vocab = None
+    if args.tokenizer == 'bert':
+        if args.vocab and not os.path.isfile(args.vocab):
+            fail(f"--vocab {args.vocab} does not exist")
+        vocab = open(args.vocab, 'rb').read() if args.vocab else download([BERT_VOCAB_URL], 'the BERT vocabulary')
+        digest = hashlib.sha256(vocab).hexdigest()
+        if digest != BERT_VOCAB_SHA256:
+            fail(f"vocab.txt: sha256 mismatch, expected {BERT_VOCAB_SHA256}, got {digest}: not bert-base-uncased's vocabulary")
     try:
-        enc = tiktoken.get_encoding('gpt2')
+        encode, _, vocab_size = get_tokenizer(TOKENIZERS[args.tokenizer], vocab.decode('utf-8') if vocab else None)
     except Exception as e:
-        fail(f"cannot load tiktoken's gpt2 encoding ({e}). Offline, point TIKTOKEN_CACHE_DIR at a "
-             "folder holding its files (e.g. ../shared/data/tiktoken_cache)")
-    meta = {'tokenizer': 'gpt2', 'vocab_size': enc.n_vocab, 'dataset': 'wikitext-2', 'variant': args.variant, 'splits': {}}
+        fail(f"cannot load the {args.tokenizer} tokenizer ({e}). Offline, tiktoken needs TIKTOKEN_CACHE_DIR "
+             "pointing at a folder holding its files (e.g. ../shared/data/tiktoken_cache)")
+    meta = {'tokenizer': TOKENIZERS[args.tokenizer], 'vocab_size': vocab_size, 'dataset': 'wikitext-2',
+            'variant': args.variant, 'splits': {}}
     arrays = {}
     for split, (name, data) in splits.items():
         text = data.decode('utf-8')
-        ids = np.array(enc.encode_ordinary(text), dtype=np.uint16)  # ids < 50257 fit in uint16
+        ids = np.array(encode(text), dtype=np.uint16)  # both vocabularies fit in uint16
         arrays[split] = ids
         meta['splits'][split] = {'file': name, 'sha256': SHA256[name], 'tokens': len(ids),
                                  'bytes': len(data), 'words': len(text.split())}
         print(f"{split}: {name}, {len(ids):,} tokens, {len(data):,} bytes, {meta['splits'][split]['words']:,} words")
 
-    os.makedirs(args.out, exist_ok=True)
+    os.makedirs(out, exist_ok=True)
     for split, ids in arrays.items():
-        write_atomic(os.path.join(args.out, f'{split}.bin'), ids.tobytes())
-    write_atomic(os.path.join(args.out, 'meta.json'), json.dumps(meta, indent=2).encode())
-    print(f"wrote {args.out}/{{train,val,test}}.bin and meta.json")
+        write_atomic(os.path.join(out, f'{split}.bin'), ids.tobytes())
+    if vocab:
+        write_atomic(os.path.join(out, 'vocab.txt'), vocab)
+        meta['vocab_file'] = 'vocab.txt'
+    write_atomic(os.path.join(out, 'meta.json'), json.dumps(meta, indent=2).encode())
+    print(f"wrote {out}/{{train,val,test}}.bin and meta.json")
 
 
 if __name__ == '__main__':

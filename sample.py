@@ -13,6 +13,7 @@ from contextlib import nullcontext
 import torch
 
 from configurator import configure
+from data import get_tokenizer
 from model import GPT, GPTConfig
 
 # -----------------------------------------------------------------------------
@@ -33,16 +34,6 @@ try:
 except ValueError as e:
     sys.exit(f"sample.py: error: {e}")
 
-
-def get_tokenizer(name):
-    """(encode, decode) for the tokenizer a checkpoint was trained with."""
-    if name == 'gpt2':
-        import tiktoken
-        enc = tiktoken.get_encoding('gpt2')
-        return enc.encode_ordinary, enc.decode
-    sys.exit(f"sample.py: error: unknown tokenizer {name!r} in the checkpoint")
-
-
 if device == 'auto':
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
 path = os.path.join(out_dir, 'ckpt.pt')
@@ -62,7 +53,10 @@ model.load_state_dict(ckpt['model'])
 model.eval().to(device)
 if compile:
     model = torch.compile(model)
-encode, decode = get_tokenizer(ckpt['tokenizer'])
+try:
+    encode, decode, _ = get_tokenizer(ckpt['tokenizer'], ckpt.get('tokenizer_vocab'))
+except ValueError as e:
+    sys.exit(f"sample.py: error: {path}: {e}")
 ids = encode(start)
 if not ids:
     sys.exit(f"sample.py: error: the prompt {start!r} encodes to no tokens")

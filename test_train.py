@@ -183,6 +183,21 @@ def test_configurator_rejects_unknown_keys_in_config_files(tmp_path):
         configure(dict(learning_rate=1e-3), [str(cfg_file)])
 
 
+MIXER_KEYS = {'mixer', 'reduced_dim', 'lags', 'lag_schedule', 'plucker_eps', 'n_head'}
+
+
+@pytest.mark.parametrize('name', ('wt2', 'wt2_l12', 'smoke'))
+def test_paired_configs_differ_only_in_the_mixer(name):
+    def settings(mixer):
+        scope = {}
+        exec(open(os.path.join(ROOT, 'config', f'{mixer}_{name}.py')).read(), scope)
+        return {k: v for k, v in scope.items() if not k.startswith('_')}
+    a, g = settings('attention'), settings('grassmann')
+    differ = {k for k in a.keys() | g.keys() if a.get(k) != g.get(k)}
+    assert differ <= MIXER_KEYS | {'out_dir', 'wandb_run_name'}, differ
+    assert a['mixer'] == 'attention' and g['mixer'] == 'grassmann'
+
+
 def test_train_reports_config_errors_and_missing_data(workdir):
     p = run('train.py', '--n_layers=2', cwd=workdir, check=False)
     assert p.returncode != 0 and "did you mean 'n_layer'" in p.stderr
@@ -202,6 +217,8 @@ def test_short_run_writes_checkpoints_and_results(workdir):
     best = min(results['history'], key=lambda h: h['val_loss'])
     assert results['best']['val_loss'] == best['val_loss'] and results['best']['iter'] == best['iter']
     assert results['n_params'] > 0 and results['test']['ppl'] > 1 and results['dtype'] == 'float32'
+    assert results['eval_stride'] == 32 and {'bpb', 'word_ppl'} <= results['test'].keys()
+    assert {'val_bpb', 'val_word_ppl'} <= results['best'].keys()
     for key in ('train_loss', 'val_ppl', 'lr', 'tokens_per_s', 'elapsed_s', 'epoch'):
         assert key in results['history'][0]
     ckpt = torch.load(out / 'ckpt.pt', weights_only=False)
@@ -215,6 +232,9 @@ def test_short_run_writes_checkpoints_and_results(workdir):
             '--dtype=float32', '--dataset=slice', '--block_size=32', '--compile=False', cwd=workdir)
     assert f"val loss {results['best']['val_loss']:.4f}" in p.stdout
     assert f"test loss {results['test']['loss']:.4f}" in p.stdout
+    p = run('train.py', '--out_dir=out-short', '--init_from=resume', '--eval_only=True', '--device=cpu', '--eval_stride=8',
+            '--dtype=float32', '--dataset=slice', '--block_size=32', '--compile=False', cwd=workdir)
+    assert 'eval_stride 8' in p.stdout and f"val loss {results['best']['val_loss']:.4f}" not in p.stdout
 
 
 def test_resumed_run_ends_like_an_uninterrupted_one(workdir):
@@ -282,3 +302,90 @@ def test_sample_explains_a_missing_checkpoint_and_an_empty_prompt(workdir):
     run('train.py', *TINY, '--out_dir=out-empty', '--max_iters=2', '--eval_interval=2', cwd=workdir)
     p = run('sample.py', '--out_dir=out-empty', '--start=FILE:empty.txt', cwd=workdir, check=False)
     assert p.returncode != 0 and 'the prompt is empty' in p.stderr
+
+# -----------------------------------------------------------------------------
+# make reproduce
+
+
+def test_make_reproduce_smoke_trains_every_seed_and_compares(workdir, tmp_path):
+    args = ['make', '-s', '-C', ROOT, 'reproduce', 'SMOKE=1', 'SEEDS=1 2', f'PY={sys.executable}', 'DATA_DEP=',
+            f'OUT={tmp_path / "out"}', f'RESULTS={tmp_path / "results"}',
+            f'TRAIN_ARGS=--dataset={workdir / "data" / "slice"} --max_iters=4 --eval_interval=2 --block_size=32 --batch_size=4 --log_interval=2']
+    p = subprocess.run(args, env=ENV, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    for mixer in ('attention', 'grassmann'):
+        for seed in (1, 2):
+            assert json.load(open(tmp_path / 'out' / 'smoke' / f'{mixer}-seed{seed}' / 'results.json'))['config']['seed'] == seed
+    text = (tmp_path / 'results' / 'smoke' / 'results.md').read_text()
+    assert '| attention |' in text and '| grassmann |' in text and "Welch's t" in text
+
+# -----------------------------------------------------------------------------
+# the paper's units: BERT WordPiece and config/paper_*.py
+
+BERT_VOCAB = os.path.join(SHARED, 'bert-base-uncased', 'vocab.txt')
+
+
+def test_bert_tokenizer_matches_the_published_counts():
+    from data import get_tokenizer
+    encode, decode, n = get_tokenizer('bert-base-uncased', open(BERT_VOCAB, encoding='utf-8').read())
+    assert n == 30522
+    assert encode('Hello world, this is WikiText.') == [7592, 2088, 1010, 2023, 2003, 15536, 23615, 10288, 2102, 1012]
+    assert decode(encode('The European lobster is a species of clawed lobster.')) == 'the european lobster is a species of clawed lobster.'
+    lines = open(os.path.join(SHARED, 'wikitext-2-raw', 'wiki.valid.raw'), encoding='utf-8').read().splitlines()[:2000]
+    ids = [i for line in lines for i in encode(line)]
+    assert len(ids) == 122_175 and ids.count(100) == 17  # 100: [UNK]
+    assert len(encode('\n'.join(lines))) == 122_175  # one string, as prepare.py encodes a split
+
+
+@pytest.fixture(scope='module')
+def prepared_bert(tmp_path_factory):
+    out = tmp_path_factory.mktemp('prepared_bert') / 'wikitext2_bert'
+    run('prepare.py', '--tokenizer', 'bert', '--vocab', BERT_VOCAB, '--src', TOKENS, '--variant', 'tokens', '--out', str(out))
+    return out
+
+
+def test_prepare_bert_writes_wordpiece_memmaps(prepared_bert):
+    meta = json.load(open(prepared_bert / 'meta.json'))
+    assert meta['tokenizer'] == 'bert-base-uncased' and meta['vocab_size'] == 30522
+    assert {s: meta['splits'][s]['tokens'] for s in ('train', 'val', 'test')} == {'train': 2_392_641, 'val': 260_172, 'test': 299_307}
+    assert sha(prepared_bert / 'vocab.txt') == sha(BERT_VOCAB)
+    ids = np.fromfile(prepared_bert / 'val.bin', dtype=np.uint16)
+    assert len(ids) == 260_172 and ids.max() < 30522
+
+
+def test_prepare_bert_refuses_a_wrong_vocabulary(tmp_path):
+    bad = tmp_path / 'vocab.txt'
+    bad.write_text(open(BERT_VOCAB, encoding='utf-8').read().replace('[unused0]', '[mine]'))
+    assert_fails_and_keeps(tmp_path, ['--tokenizer', 'bert', '--vocab', str(bad), '--src', TOKENS],
+                           'vocab.txt: sha256 mismatch', '07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3')
+
+
+@pytest.mark.parametrize('name, n_params', [('paper_attention_l6', 12_585_472), ('paper_grassmann_l6', 12_607_168),
+                                            ('paper_grassmann_l6_lags888', 12_607_168)])
+def test_paper_configs_have_the_paper_parameter_counts(name, n_params):
+    from dataclasses import asdict
+    from model import GPT, GPTConfig
+    defaults = dict(asdict(GPTConfig()), out_dir='out', wandb_run_name=None, dataset='wikitext2', batch_size=32, epochs=30)
+    cfg = configure(defaults, [os.path.join(ROOT, 'config', f'{name}.py')])
+    assert (cfg['n_layer'], cfg['block_size'], cfg['batch_size'], cfg['epochs']) == (6, 128, 32, 30)
+    model = GPT(GPTConfig(**{k: cfg[k] for k in asdict(GPTConfig())}))
+    assert model.num_params() == n_params
+    if 'grassmann' in name:
+        lags = (1, 2, 4, 8, 8, 8) if 'lags888' in name else (1, 2, 4, 8, 12, 16)
+        assert [b.mixer.lags for b in model.transformer.h] == [(l,) for l in lags]
+
+
+def test_paper_config_trains_on_cpu_and_samples_in_wordpiece(prepared_bert, tmp_path):
+    data = tmp_path / 'data' / 'bert_slice'
+    data.mkdir(parents=True)
+    for split, n in (('train', 20_000), ('val', 3_000), ('test', 3_000)):
+        np.fromfile(prepared_bert / f'{split}.bin', dtype=np.uint16)[:n].tofile(data / f'{split}.bin')
+    for f in ('meta.json', 'vocab.txt'):
+        shutil.copy(prepared_bert / f, data / f)
+    run('train.py', os.path.join(ROOT, 'config', 'paper_grassmann_l6.py'), '--dataset=bert_slice', '--out_dir=out-paper',
+        '--max_iters=2', '--eval_interval=2', '--compile=False', '--device=cpu', cwd=tmp_path)
+    results = json.load(open(tmp_path / 'out-paper' / 'results.json'))
+    assert results['n_params'] == 12_607_168 and results['tokenizer'] == 'bert-base-uncased'
+    p = run('sample.py', '--out_dir=out-paper', '--start=The History of', '--num_samples=1', '--max_new_tokens=10',
+            '--device=cpu', cwd=tmp_path)
+    assert p.stdout.startswith('the history of ')

@@ -29,11 +29,12 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from configurator import configure
-from data import epoch_order, evaluate, get_blocks, load_meta, load_split, num_blocks
+from data import epoch_order, evaluate, get_blocks, load_meta, load_split, metrics, num_blocks
 from model import GPT, GPTConfig, keep_freed_memory
 
 # -----------------------------------------------------------------------------
-# default config values: the 6-layer, block-128 comparison on GPT-2 BPE
+# default config values: the 6-layer, block-128 comparison on GPT-2 BPE, trained with the seed
+# reproduction's protocol; config/*_wt2.py change only the mixer, so both models share all the rest
 # I/O
 out_dir = 'out'
 init_from = 'scratch'  # 'scratch' | 'resume' (from out_dir/last.pt)
@@ -74,6 +75,7 @@ beta1 = 0.9
 beta2 = 0.999
 grad_clip = 1.0  # 0: no clipping
 eval_interval = 0  # iterations between evaluations; 0: once per epoch
+eval_stride = 0  # < block_size: score each target with at least block_size - eval_stride context; 0: block_size
 # system
 device = 'auto'  # 'auto' | 'cpu' | 'cuda' | 'cuda:1' | 'mps'
 dtype = 'auto'  # 'auto' | 'float32' | 'bfloat16' | 'float16'
@@ -140,6 +142,10 @@ try:
 except FileNotFoundError as e:
     sys.exit(f"train.py: error: {e}")
 train_data, val_data, test_data = (load_split(data_dir, s) for s in ('train', 'val', 'test'))
+tokenizer_vocab = None  # a WordPiece vocabulary travels in the checkpoints, so that sample.py can decode
+if 'vocab_file' in meta:
+    with open(os.path.join(data_dir, meta['vocab_file']), encoding='utf-8') as f:
+        tokenizer_vocab = f.read()
 n_train = num_blocks(train_data, block_size)
 global_batch = batch_size * gradient_accumulation_steps * world_size
 iters_per_epoch = n_train // global_batch
@@ -179,12 +185,23 @@ if master:
     print(f"{gptconf.mixer} model, {raw_model.num_params():,} parameters; {dtype} on {device}"
           f"{f' x {world_size} processes' if ddp else ''}; {iters_per_epoch} iterations per epoch")
 
+
+def evaluate_split(m, split):
+    """The split's metrics: loss, token perplexity, bits per byte, word-level perplexity."""
+    data = {'val': val_data, 'test': test_data}[split]
+    loss = evaluate(m, data, block_size, batch_size, device, ctx, rank, world_size, eval_stride)
+    return metrics(loss, meta['splits'][split])
+
+
+def describe(split, r):
+    return f"{split} loss {r['loss']:.4f} ppl {r['ppl']:.2f} bpb {r['bpb']:.4f} word ppl {r['word_ppl']:.2f}"
+
+
 if eval_only:
-    val_loss = evaluate(raw_model, val_data, block_size, batch_size, device, ctx, rank, world_size)
-    test_loss = evaluate(raw_model, test_data, block_size, batch_size, device, ctx, rank, world_size)
+    val, test = evaluate_split(raw_model, 'val'), evaluate_split(raw_model, 'test')
+    source = f"{path} (iteration {ckpt['iter_num']})" if ckpt else 'untrained model'
     if master:
-        print(f"{path} (iteration {ckpt['iter_num'] if ckpt else 0}): val loss {val_loss:.4f} ppl {math.exp(val_loss):.2f} | "
-              f"test loss {test_loss:.4f} ppl {math.exp(test_loss):.2f}")
+        print(f"{source}, eval_stride {eval_stride or block_size}: {describe('val', val)} | {describe('test', test)}")
     if ddp:
         dist.destroy_process_group()
     sys.exit(0)
@@ -239,7 +256,8 @@ def checkpoint(path, rng_states):
     save_atomic({'model': raw_model.state_dict(), 'optimizer': optimizer.state_dict(), 'scaler': scaler.state_dict(),
                  'model_args': asdict(gptconf), 'iter_num': iter_num, 'epoch': iter_num // iters_per_epoch,
                  'step_in_epoch': iter_num % iters_per_epoch, 'best': best, 'history': history,
-                 'elapsed': elapsed, 'config': config, 'tokenizer': meta['tokenizer'], 'rng': rng_states}, path)
+                 'elapsed': elapsed, 'config': config, 'tokenizer': meta['tokenizer'], 'tokenizer_vocab': tokenizer_vocab,
+                 'rng': rng_states}, path)
 
 
 def stop_if_not_finite(value, what, since):
@@ -310,7 +328,8 @@ while iter_num < max_iters:
         window_t0, window_it0 = time.time(), iter_num
 
     if evaluating:
-        val_loss = evaluate(model, val_data, block_size, batch_size, device, ctx, rank, world_size)
+        val = evaluate_split(model, 'val')
+        val_loss = val['loss']
         stop_if_not_finite(val_loss, 'the validation loss', last_good)
         train_loss = train_loss_sum.item() / train_loss_n
         if ddp:
@@ -325,7 +344,7 @@ while iter_num < max_iters:
         history.append(entry)
         improved = best is None or val_loss < best['val_loss']  # never overwrite the best with a worse value
         if improved:
-            best = {'epoch': entry['epoch'], 'iter': iter_num, 'val_loss': val_loss, 'val_ppl': entry['val_ppl']}
+            best = {'epoch': entry['epoch'], 'iter': iter_num, **{f'val_{k}': v for k, v in val.items()}}
         rng_states = [{'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state() if device_type == 'cuda' else None,
                        'numpy': np.random.get_state(), 'python': random.getstate()}]
         if ddp:
@@ -356,11 +375,11 @@ if ddp:  # every rank must end with the same weights; print a fingerprint of the
     final_sha = hashlib.sha1(b''.join(p.detach().cpu().numpy().tobytes() for p in raw_model.parameters())).hexdigest()
     print(f"rank {rank}: final weights sha1 {final_sha}")
 raw_model.load_state_dict(best_state)
-test_loss = evaluate(model, test_data, block_size, batch_size, device, ctx, rank, world_size)
+test = evaluate_split(model, 'test')
 if master:
     results = {'config': config, 'model_args': asdict(gptconf), 'tokenizer': meta['tokenizer'],
                'n_params': raw_model.num_params(), 'history': history, 'best': best,
-               'test': {'loss': test_loss, 'ppl': math.exp(test_loss)}, 'device': device,
+               'test': test, 'eval_stride': eval_stride or block_size, 'device': device,
                'device_name': torch.cuda.get_device_name() if device_type == 'cuda' else device,
                'world_size': world_size, 'dtype': dtype, 'torch': torch.__version__, 'wall_time_s': elapsed}
     tmp = os.path.join(out_dir, 'results.json.tmp')
@@ -368,9 +387,9 @@ if master:
         json.dump(results, f, indent=2)
     os.replace(tmp, os.path.join(out_dir, 'results.json'))
     print(f"best val ppl {best['val_ppl']:.2f} (epoch {best['epoch']:.2f}, iter {best['iter']}) | "
-          f"test loss {test_loss:.4f} ppl {math.exp(test_loss):.2f} | wall {fmt_time(elapsed)} | {out_dir}/results.json")
+          f"{describe('test', test)} | wall {fmt_time(elapsed)} | {out_dir}/results.json")
     if wandb_log:
-        wandb.summary.update({'best_val_ppl': best['val_ppl'], 'test_ppl': math.exp(test_loss)})
+        wandb.summary.update({'best_val_ppl': best['val_ppl'], 'test_ppl': test['ppl'], 'test_bpb': test['bpb']})
         wandb.finish()
 if ddp:
     dist.destroy_process_group()

@@ -1,0 +1,250 @@
+"""
+Compare finished training runs from their results.json files: a Markdown table and two figures.
+Runs whose configs differ only in `seed` (and in where they were written) form one group; the table
+gives each group's mean ± std over seeds, the gap to the attention baseline, and, with two or more
+seeds on both sides, Welch's t-test on best validation perplexity.
+
+Usage:
+    python compare.py out/wt2/* --out results/wt2
+    python compare.py 'out/wt2/*' --out results/wt2          # a quoted glob works too
+    python compare.py out/paper/*_l6-* --out results/paper_l6 --published "the paper" 248.4 275.7
+
+Writes DIR/results.md, DIR/val_ppl.png (validation perplexity per epoch, every run, one colour per
+model) and DIR/best.png (best validation and test perplexity per model, mean ± std). Without
+matplotlib the table is still written and the figures are skipped, with a message.
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import statistics
+import sys
+
+# keys that say where or how a run was written, not what was trained: ignored when grouping seeds
+IO_KEYS = {'seed', 'out_dir', 'wandb_log', 'wandb_project', 'wandb_run_name', 'init_from', 'eval_only',
+           'log_interval', 'compile', 'device'}
+# keys that must match across every run compared: perplexities are only comparable under them
+SAME_KEYS = ('dataset', 'block_size', 'tokenizer', 'eval_stride')
+
+
+def student_t_p(t, df):
+    """Two-sided p-value of Student's t with df degrees of freedom: I_{df/(df+t²)}(df/2, 1/2)."""
+    if math.isinf(t):
+        return 0.0
+    return incomplete_beta(df / 2, 0.5, df / (df + t * t))
+
+
+def incomplete_beta(a, b, x):
+    """The regularized incomplete beta function I_x(a, b), by its continued fraction (Lentz)."""
+    if x <= 0 or x >= 1:
+        return 0.0 if x <= 0 else 1.0
+    if x > (a + 1) / (a + b + 2):  # the fraction converges fast only below this point
+        return 1.0 - incomplete_beta(b, a, 1 - x)
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(1 - x)) / a
+    tiny, f, c, d = 1e-300, 1.0, 1.0, 0.0
+    for i in range(400):
+        m = i // 2
+        if i == 0:
+            num = 1.0
+        elif i % 2 == 0:
+            num = m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m))
+        else:
+            num = -((a + m) * (a + b + m) * x) / ((a + 2 * m) * (a + 2 * m + 1))
+        d = 1.0 + num * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + num / c
+        c = c if abs(c) > tiny else tiny
+        f *= c * d
+        if abs(1.0 - c * d) < 1e-15:
+            break
+    return front * (f - 1.0)
+
+
+def welch(x, y):
+    """Welch's t-test of two samples: (t, degrees of freedom, two-sided p)."""
+    vx, vy = statistics.variance(x) / len(x), statistics.variance(y) / len(y)
+    diff = statistics.mean(x) - statistics.mean(y)
+    if vx + vy == 0:
+        return (math.inf if diff else 0.0), math.inf, (0.0 if diff else 1.0)
+    t = diff / math.sqrt(vx + vy)
+    df = (vx + vy) ** 2 / (vx ** 2 / (len(x) - 1) + vy ** 2 / (len(y) - 1))
+    return t, df, student_t_p(t, df)
+
+
+def load_runs(args):
+    """{run folder: results} for every folder named (or matched by a glob) that holds a complete results.json."""
+    runs = {}
+    for arg in args:
+        for folder in sorted(glob.glob(arg)) or [arg]:
+            path = os.path.join(folder, 'results.json')
+            if not os.path.isfile(path):
+                print(f"skipped {folder}: no results.json (an unfinished or failed run?)")
+                continue
+            try:
+                with open(path) as f:
+                    r = json.load(f)
+                r['config'], r['best']['val_ppl'], r['test']['ppl'], r['history']  # the fields we need
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                print(f"skipped {folder}: results.json is not valid JSON ({e}; half-written?)")
+                continue
+            except (KeyError, TypeError) as e:
+                print(f"skipped {folder}: results.json lacks {e} (written by another version?)")
+                continue
+            runs[folder] = r
+    return runs
+
+
+def setting(r):
+    return tuple(r['config'].get(k, r.get(k)) for k in SAME_KEYS)
+
+
+def group_runs(runs):
+    """[(label, [folders])]: runs whose configs differ only in IO_KEYS share a group."""
+    groups = {}
+    for folder, r in runs.items():
+        key = json.dumps({k: v for k, v in r['config'].items() if k not in IO_KEYS}, sort_keys=True)
+        groups.setdefault(key, []).append(folder)
+    configs = {k: json.loads(k) for k in groups}
+    labels = []
+    for key, folders in groups.items():
+        cfg = configs[key]
+        # name a group by its mixer, plus whatever sets it apart from the other groups of that mixer
+        others = [c for k, c in configs.items() if k != key and c.get('mixer') == cfg.get('mixer')]
+        extra = sorted(k for k in cfg if any(o.get(k) != cfg[k] for o in others))
+        label = cfg.get('mixer', '?') + (f" ({', '.join(f'{k}={cfg[k]}' for k in extra)})" if extra else '')
+        labels.append((label, folders))
+    return sorted(labels, key=lambda g: (g[0] != 'attention', g[0]))
+
+
+def mean_std(xs, fmt='{:.2f}'):
+    return fmt.format(statistics.mean(xs)) + (f" ± {fmt.format(statistics.stdev(xs))}" if len(xs) > 1 else '')
+
+
+def table(runs, groups):
+    lines = ['| model | params | seeds | best val ppl | test ppl | test bpb | best epoch | tokens/s | wall time | gap to attention |',
+             '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    base = next((folders for label, folders in groups if label == 'attention'), None)
+    base_ppl = statistics.mean(runs[f]['best']['val_ppl'] for f in base) if base else None
+    notes = []
+    for label, folders in groups:
+        rs = [runs[f] for f in folders]
+        val = [r['best']['val_ppl'] for r in rs]
+        tok_s = [statistics.mean(h['tokens_per_s'] for h in r['history']) for r in rs]
+        gap = f"{(statistics.mean(val) - base_ppl) / base_ppl:+.1%}" if base_ppl and folders is not base else '-'
+        lines.append(f"| {label} | {rs[0]['n_params']:,} | {len(rs)} | {mean_std(val)} | "
+                     f"{mean_std([r['test']['ppl'] for r in rs])} | "
+                     f"{mean_std([r['test']['bpb'] for r in rs], '{:.4f}') if all('bpb' in r['test'] for r in rs) else '-'} | "
+                     f"{mean_std([r['best']['epoch'] for r in rs])} | {mean_std(tok_s, '{:,.0f}')} | "
+                     f"{mean_std([r['wall_time_s'] / 60 for r in rs], '{:.1f}')} min | {gap} |")
+        if base and folders is not base:
+            base_val = [runs[f]['best']['val_ppl'] for f in base]
+            if len(val) >= 2 and len(base_val) >= 2:
+                t, df, p = welch(val, base_val)
+                verdict = 'significant' if p < 0.05 else 'not significant'
+                notes.append(f"- {label} vs attention, best val ppl: Welch's t = {t:.2f}, df = {df:.1f}, "
+                             f"p = {p:.3g}: the gap is {verdict} at the 5% level.")
+            else:
+                notes.append(f"- {label} vs attention: fewer than two seeds on a side, so no significance test.")
+    return '\n'.join(lines + [''] + notes)
+
+
+def published_table(runs, groups, published):
+    """Our gap beside published ones: each source's Transformer and Grassmann validation perplexity.
+    Perplexities under different tokenizers are not comparable with each other; the relative gap is."""
+    lines = ['| source | Transformer | Grassmann | gap |', '| --- | ---: | ---: | ---: |']
+    for label, att, gra in published:
+        att, gra = float(att), float(gra)
+        lines.append(f"| {label} (published) | {att:.2f} | {gra:.2f} | {(gra - att) / att:+.1%} |")
+    base = next((folders for label, folders in groups if label == 'attention'), None)
+    for label, folders in groups:
+        if base and folders is not base:
+            a = statistics.mean(runs[f]['best']['val_ppl'] for f in base)
+            g = statistics.mean(runs[f]['best']['val_ppl'] for f in folders)
+            lines.append(f"| these runs: {label} | {a:.2f} | {g:.2f} | {(g - a) / a:+.1%} |")
+    return '\n'.join(['## Beside the published numbers (best validation perplexity)', ''] + lines) + '\n'
+
+
+def figures(runs, groups, out):
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: figures skipped (pip install matplotlib)")
+        return []
+    colours = {label: f"C{i}" for i, (label, _) in enumerate(groups)}
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for label, folders in groups:
+        for i, f in enumerate(folders):
+            h = runs[f]['history']
+            ax.plot([e['epoch'] for e in h], [e['val_ppl'] for e in h], color=colours[label], marker='o', ms=3,
+                    alpha=0.8, label=label if i == 0 else None)
+    ax.set_xlabel('epoch')
+    ax.set_ylabel('validation perplexity')
+    ax.set_yscale('log')
+    ax.grid(True, which='both', alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, 'val_ppl.png'), dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    width = 0.38
+    for j, (what, key) in enumerate((('best val', 'best'), ('test', 'test'))):
+        for i, (label, folders) in enumerate(groups):
+            xs = [runs[f][key]['val_ppl' if key == 'best' else 'ppl'] for f in folders]
+            ax.bar(i + (j - 0.5) * width, statistics.mean(xs), width, yerr=statistics.stdev(xs) if len(xs) > 1 else 0,
+                   color=colours[label], alpha=1.0 if j == 0 else 0.55, capsize=4, label=f"{what}" if i == 0 else None)
+    ax.set_xticks(range(len(groups)), [label for label, _ in groups], fontsize=8)
+    ax.set_ylabel('perplexity (mean ± std over seeds)')
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, 'best.png'), dpi=120)
+    plt.close(fig)
+    return ['val_ppl.png', 'best.png']
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('runs', nargs='+', help='run folders (out_dir of train.py), or globs')
+    ap.add_argument('--out', required=True, help='folder for results.md and the figures')
+    ap.add_argument('--published', nargs=3, action='append', default=[], metavar=('SOURCE', 'TRANSFORMER_PPL', 'GRASSMANN_PPL'),
+                    help='a published pair of validation perplexities to set beside ours (repeatable)')
+    args = ap.parse_args()
+    for source, *ppls in args.published:
+        try:
+            [float(p) for p in ppls]
+        except ValueError:
+            sys.exit(f"compare.py: error: --published {source!r}: {ppls} must be two perplexities (numbers)")
+    runs = load_runs(args.runs)
+    if not runs:
+        sys.exit("compare.py: error: no run with a complete results.json among " + ' '.join(args.runs))
+    settings = {}
+    for folder, r in runs.items():
+        settings.setdefault(setting(r), []).append(folder)
+    if len(settings) > 1:
+        listing = '; '.join(f"{dict(zip(SAME_KEYS, s))}: {', '.join(fs)}" for s, fs in settings.items())
+        sys.exit(f"compare.py: error: these runs are not comparable, their {'/'.join(SAME_KEYS)} differ: "
+                 f"{listing}. Compare each set on its own.")
+    groups = group_runs(runs)
+    os.makedirs(args.out, exist_ok=True)
+    figs = figures(runs, groups, args.out)
+    any_run = next(iter(runs.values()))
+    text = (f"# Results\n\n{len(runs)} runs: {', '.join(runs)}.\n\n"
+            f"Data set `{any_run['config']['dataset']}` ({any_run.get('tokenizer', '?')} tokens), block size "
+            f"{any_run['config']['block_size']}, evaluation stride {any_run.get('eval_stride', any_run['config']['block_size'])}; "
+            f"{any_run.get('device_name', any_run.get('device'))}, {any_run.get('dtype')}, torch {any_run.get('torch')}.\n"
+            f"Perplexities are means ± standard deviations over seeds; tokens/s is the mean over evaluations.\n\n"
+            + table(runs, groups) + '\n' + (('\n' + published_table(runs, groups, args.published)) if args.published else '')
+            + ''.join(f"\n![{f}]({f})\n" for f in figs))
+    tmp = os.path.join(args.out, 'results.md.tmp')
+    with open(tmp, 'w') as f:
+        f.write(text)
+    os.replace(tmp, os.path.join(args.out, 'results.md'))
+    print(text)
+    print(f"wrote {os.path.join(args.out, 'results.md')}")
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,178 @@
+"""
+Evaluation and comparison: the window protocol (strides), the metrics' formulas, compare.py on
+hand-made results files (the table's numbers, the grouping, the significance test, bad inputs).
+
+Usage: python -m pytest -q test_eval.py
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from compare import student_t_p, welch
+from data import eval_windows, evaluate, metrics
+from model import GPT, GPTConfig
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+# -----------------------------------------------------------------------------
+# the evaluation protocol
+
+
+def scored_positions(windows):
+    """Stream positions of every scored target, and the context each one had."""
+    return [(s + 1 + i, i + 1) for s, first, last in windows for i in range(first, last)]
+
+
+def test_windows_by_hand():
+    # 20 tokens, block 4: blocks of 5 at 0, 5, 10, 15; targets 1-4, 6-9, 11-14, 16-19
+    assert eval_windows(20, 4, 4).tolist() == [[0, 0, 4], [5, 0, 4], [10, 0, 4], [15, 0, 4]]
+    assert eval_windows(20, 4, 2).tolist()[:4] == [[0, 0, 2], [0, 2, 4], [3, 2, 4], [5, 2, 4]]
+
+
+@pytest.mark.parametrize('stride', (1, 3, 16, 31, 32))
+def test_every_stride_scores_the_block_targets_once_with_enough_context(stride):
+    bs, n = 32, 1000
+    block_targets = sorted(b + 1 + i for b in range(0, n // (bs + 1) * (bs + 1), bs + 1) for i in range(bs))
+    scored = scored_positions(eval_windows(n, bs, stride))
+    assert sorted(p for p, _ in scored) == block_targets
+    assert all(ctx >= bs - stride for p, ctx in scored if p > bs)  # past the first block: full promise
+
+
+def tiny_model(**kw):
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(block_size=16, vocab_size=40, n_layer=2, n_head=2, n_embd=16, reduced_dim=4, dropout=0.0, **kw))
+    for p in model.parameters():  # larger than the 0.02 init, so that context visibly matters
+        torch.nn.init.normal_(p, std=0.5)
+    return model.eval()
+
+
+@pytest.mark.parametrize('mixer', ('attention', 'grassmann'))
+def test_stride_equal_to_block_size_is_the_block_protocol(mixer):
+    model = tiny_model(mixer=mixer)
+    data = np.random.default_rng(0).integers(0, 40, 300).astype(np.uint16)
+    blocks = torch.from_numpy(data[: 300 // 17 * 17].astype(np.int64)).view(-1, 17)
+    by_hand = model(blocks[:, :-1], blocks[:, 1:])[1].item()  # every block in one batch
+    assert evaluate(model, data, 16, 5, 'cpu') == pytest.approx(by_hand, rel=1e-6)
+    assert evaluate(model, data, 16, 5, 'cpu', stride=16) == evaluate(model, data, 16, 5, 'cpu')
+    # more context changes the number, for a model that reads context at all
+    assert evaluate(model, data, 16, 5, 'cpu', stride=4) != pytest.approx(by_hand, rel=1e-3)
+
+
+def test_a_context_free_model_scores_the_same_at_every_stride():
+    class Unigram(torch.nn.Module):  # logits that ignore the context: only the scored set can matter
+        def forward(self, x, y):
+            logits = torch.log_softmax(torch.arange(40.0), 0).expand(*x.shape, 40)
+            return logits, torch.nn.functional.cross_entropy(logits.reshape(-1, 40), y.reshape(-1), ignore_index=-1)
+    data = np.random.default_rng(1).integers(0, 40, 500).astype(np.uint16)
+    losses = [evaluate(Unigram(), data, 16, 7, 'cpu', stride=s) for s in (1, 5, 16)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6) and losses[0] == pytest.approx(losses[2], rel=1e-6)
+
+
+def test_metrics_by_hand():
+    m = metrics(2.0, {'tokens': 100, 'bytes': 400, 'words': 80})
+    assert m['ppl'] == pytest.approx(math.exp(2.0))
+    assert m['bpb'] == pytest.approx(200 / math.log(2) / 400)  # 0.7213 bits per byte
+    assert m['word_ppl'] == pytest.approx(math.exp(2.5))  # 200 nats over 80 words
+
+# -----------------------------------------------------------------------------
+# the significance test
+
+
+def test_student_t_p_values_match_the_tables():
+    assert student_t_p(2.228138852, 10) == pytest.approx(0.05, abs=1e-9)  # the two-sided 5% points
+    assert student_t_p(12.706204736, 1) == pytest.approx(0.05, abs=1e-9)
+    assert student_t_p(2.0, 10) == pytest.approx(0.073388, abs=1e-6)
+    assert student_t_p(0.0, 7) == 1.0
+
+
+def test_welch_by_hand():
+    t, df, p = welch([1, 2, 3, 4], [2, 3, 4, 5, 6])
+    # means 2.5 and 4, variances of the means 5/12 and 1/2
+    assert t == pytest.approx(-1.5 / math.sqrt(5 / 12 + 1 / 2))
+    assert df == pytest.approx((5 / 12 + 1 / 2) ** 2 / ((5 / 12) ** 2 / 3 + (1 / 2) ** 2 / 4))
+    assert 0.1 < p < 0.2
+
+# -----------------------------------------------------------------------------
+# compare.py
+
+
+def fake_run(folder, mixer, seed, val_ppls, test_ppl, dataset='wikitext2', block_size=128, **config):
+    os.makedirs(folder, exist_ok=True)
+    history = [{'iter': 10 * (i + 1), 'epoch': i + 1.0, 'train_loss': 5.0, 'val_loss': math.log(v), 'val_ppl': v,
+                'lr': 1e-3, 'tokens_per_s': 1000.0 * (i + 1), 'elapsed_s': 60.0 * (i + 1)} for i, v in enumerate(val_ppls)]
+    best = min(history, key=lambda h: h['val_ppl'])
+    results = {'config': dict(mixer=mixer, seed=seed, out_dir=str(folder), dataset=dataset, block_size=block_size, **config),
+               'tokenizer': 'gpt2', 'eval_stride': block_size, 'n_params': 1000 if mixer == 'attention' else 1100,
+               'history': history, 'best': {'epoch': best['epoch'], 'iter': best['iter'], 'val_ppl': best['val_ppl']},
+               'test': {'loss': math.log(test_ppl), 'ppl': test_ppl, 'bpb': 1.5}, 'wall_time_s': 600.0,
+               'device': 'cpu', 'dtype': 'float32', 'torch': '2.x'}
+    with open(os.path.join(folder, 'results.json'), 'w') as f:
+        json.dump(results, f)
+
+
+def compare(*args, check=True):
+    p = subprocess.run([sys.executable, os.path.join(ROOT, 'compare.py'), *map(str, args)], capture_output=True, text=True)
+    assert not check or p.returncode == 0, p.stdout + p.stderr
+    return p
+
+
+def test_compare_groups_seeds_and_writes_table_and_figures(tmp_path):
+    runs = tmp_path / 'runs'
+    fake_run(runs / 'a1', 'attention', 1, [300, 200, 210], 190)
+    fake_run(runs / 'a2', 'attention', 2, [310, 220], 200)
+    fake_run(runs / 'g1', 'grassmann', 1, [320, 250], 240, lag_schedule='all')
+    fake_run(runs / 'g2', 'grassmann', 2, [330, 270], 260, lag_schedule='all')
+    fake_run(runs / 'g3', 'grassmann', 3, [340, 260], 250, lag_schedule='layer')
+    compare(f"{runs}/*", '--out', tmp_path / 'res')
+    text = (tmp_path / 'res' / 'results.md').read_text()
+    rows = {line.split('|')[1].strip(): [c.strip() for c in line.split('|')[2:-1]]
+            for line in text.splitlines() if line.startswith('| ') and 'model' not in line and '---' not in line}
+    assert set(rows) == {'attention', 'grassmann (lag_schedule=all)', 'grassmann (lag_schedule=layer)'}
+    att, gra = rows['attention'], rows['grassmann (lag_schedule=all)']
+    assert att[:4] == ['1,000', '2', '210.00 ± 14.14', '195.00 ± 7.07']  # best val ppl 200 and 220
+    assert gra[:4] == ['1,100', '2', '260.00 ± 14.14', '250.00 ± 14.14']
+    assert gra[-1] == '+23.8%'  # (260 - 210) / 210
+    assert rows['grassmann (lag_schedule=layer)'][1] == '1'
+    _, _, p = welch([250, 270], [200, 220])
+    assert f"p = {p:.3g}" in text and 'not significant' in text
+    assert 'fewer than two seeds' in text
+    for f in ('val_ppl.png', 'best.png'):
+        assert (tmp_path / 'res' / f).stat().st_size > 0 and f"]({f})" in text
+
+
+def test_compare_skips_broken_runs_by_name(tmp_path):
+    fake_run(tmp_path / 'ok', 'attention', 1, [200], 190)
+    (tmp_path / 'unfinished').mkdir()
+    (tmp_path / 'half').mkdir()
+    (tmp_path / 'half' / 'results.json').write_text('{"config": {"mixer": "grass')
+    p = compare(tmp_path / 'ok', tmp_path / 'unfinished', tmp_path / 'half', '--out', tmp_path / 'res')
+    assert f"skipped {tmp_path / 'unfinished'}: no results.json" in p.stdout
+    assert f"skipped {tmp_path / 'half'}: results.json is not valid JSON" in p.stdout
+    assert str(tmp_path / 'half') not in (tmp_path / 'res' / 'results.md').read_text()
+
+
+@pytest.mark.parametrize('other', ({'dataset': 'wikitext2_bert'}, {'block_size': 256}))
+def test_compare_refuses_to_mix_data_sets_or_block_sizes(tmp_path, other):
+    fake_run(tmp_path / 'a', 'attention', 1, [200], 190)
+    fake_run(tmp_path / 'b', 'grassmann', 1, [250], 240, **other)
+    p = compare(tmp_path / 'a', tmp_path / 'b', '--out', tmp_path / 'res', check=False)
+    assert p.returncode != 0 and 'not comparable' in p.stderr
+    assert str(tmp_path / 'a') in p.stderr and str(tmp_path / 'b') in p.stderr
+    assert not (tmp_path / 'res' / 'results.md').exists()
+
+
+def test_compare_sets_our_gap_beside_published_ones(tmp_path):
+    fake_run(tmp_path / 'a', 'attention', 1, [200], 190)
+    fake_run(tmp_path / 'g', 'grassmann', 1, [250], 240)
+    compare(tmp_path / 'a', tmp_path / 'g', '--out', tmp_path / 'res', '--published', 'the paper', '248.4', '275.7')
+    text = (tmp_path / 'res' / 'results.md').read_text()
+    assert '| the paper (published) | 248.40 | 275.70 | +11.0% |' in text
+    assert '| these runs: grassmann | 200.00 | 250.00 | +25.0% |' in text
+    p = compare(tmp_path / 'a', '--out', tmp_path / 'res2', '--published', 'x', 'big', '1', check=False)
+    assert p.returncode != 0 and 'must be two perplexities' in p.stderr
