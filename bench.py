@@ -10,10 +10,16 @@ Usage:
     python bench.py --seq_lens=128,1024 --json=bench.json --plot=bench.png
     python bench.py --device=cuda --compile          # GPU: lengths up to 65,536 (or out of memory)
     python bench.py --profile                        # also writes a torch.profiler trace per train step
+    python bench.py --generate                       # decoding: time per token against generated length
 
 Memory: on a GPU, the peak allocated during the call, less what was allocated before it; on a CPU,
 which has no allocator statistics, the bytes the call keeps for backward (activations: the part of
 memory that grows with sequence length), so none for forward-only rows.
+
+--generate times decoding instead, without position tables (pos_emb=False) so that both models run past
+block_size: incremental decoding ('decode': the median time of the 32 steps before each length, and
+the size of the decoding state there) against recomputing the whole context for the next token
+('decode_recompute'), at batch 1 and 32.
 """
 import argparse
 import json
@@ -126,6 +132,86 @@ def bench_one(mixer, T, B, args, ctx):
     return rows
 
 
+def state_mb(cache):
+    """Bytes held by a decoding cache: the attention KV buffers (their used part) or the Grassmann rings."""
+    total = 0
+    for layer in cache['layers']:
+        if 'kv' in layer:
+            kv = layer['kv']
+            total += kv[:, :, :, :layer['n']].numel() * kv.element_size()
+        if 'z' in layer:
+            total += layer['z'].numel() * layer['z'].element_size()
+    return total / 2**20
+
+
+@torch.no_grad()
+def bench_generate(args, ctx):
+    dev, rows = args.device, []
+    for mixer in MIXERS:
+        model = GPT(GPTConfig(mixer=mixer, pos_emb=False, dropout=0.0)).to(dev).eval()
+        for B in args.gen_batches:
+            cache, times, states = model.new_cache(), [], {}
+            tok = torch.randint(0, model.config.vocab_size, (B, 1), device=dev)
+            with ctx:  # one autocast region: the weights are cast to bf16 once, not at every step
+                for step in range(1, max(args.gen_lens) + 1):
+                    sync(dev)
+                    t0 = time.perf_counter()
+                    logits, _ = model(tok, cache=cache)
+                    tok = logits[:, -1].argmax(-1, keepdim=True)  # greedy: sampling is not what is timed
+                    sync(dev)
+                    times.append((time.perf_counter() - t0) * 1000)
+                    if step in args.gen_lens:
+                        states[step] = state_mb(cache)
+            for n in args.gen_lens:
+                ms = statistics.median(times[max(0, n - 32):n])
+                rows.append(dict(mixer=mixer, what='decode', gen_len=n, seq_len=n, batch_size=B, ms=ms, ms_per_token=ms,
+                                 tokens_per_s=B / ms * 1000, peak_mem_mb=states[n]))
+                if n <= args.recompute_max:  # the next token by running the whole context again
+                    idx = torch.randint(0, model.config.vocab_size, (B, n), device=dev)
+
+                    def recompute():
+                        with ctx:
+                            model(idx)
+                    ms = median_ms(recompute, dev, 1, args.repeats)
+                    rows.append(dict(mixer=mixer, what='decode_recompute', gen_len=n, seq_len=n, batch_size=B, ms=ms,
+                                     ms_per_token=ms, tokens_per_s=B / ms * 1000, peak_mem_mb=None))
+            print(f"  done: {mixer} decoding, batch {B}", flush=True)
+    return rows
+
+
+def print_generate_table(rows):
+    print("\ndecoding: ms per step (each step makes batch tokens), tokens/s, state MB; 'recompute' runs the whole context")
+    print(f"{'B':>3} {'len':>6} | {'attention':>28} {'recompute':>10} | {'grassmann':>28} {'recompute':>10}")
+    for B in sorted({r['batch_size'] for r in rows}):
+        for n in sorted({r['gen_len'] for r in rows}):
+            cells = []
+            for m in MIXERS:
+                d = next(r for r in rows if (r['mixer'], r['what'], r['batch_size'], r['gen_len']) == (m, 'decode', B, n))
+                rc = next((r for r in rows if (r['mixer'], r['what'], r['batch_size'], r['gen_len']) == (m, 'decode_recompute', B, n)), None)
+                cells.append(f"{d['ms']:8.2f} ({d['tokens_per_s']:>8,.0f}) {d['peak_mem_mb']:8.2f} "
+                             + (f"{rc['ms']:10.2f}" if rc else f"{'-':>10}"))
+            print(f"{B:>3} {n:>6} | {cells[0]} | {cells[1]}")
+
+
+def check_generate_targets(rows):
+    out = []
+    for B in sorted({r['batch_size'] for r in rows}):
+        g = sorted((r for r in rows if r['mixer'] == 'grassmann' and r['what'] == 'decode' and r['batch_size'] == B),
+                   key=lambda r: r['gen_len'])
+        t = [r['ms'] for r in g]
+        out.append((f"grassmann decode time per token at batch {B}, {g[0]['gen_len']}..{g[-1]['gen_len']}: "
+                    f"max/min {max(t) / min(t):.2f} <= 1.2", max(t) / min(t) <= 1.2))
+        mem = {r['peak_mem_mb'] for r in g}
+        out.append((f"grassmann decoding state at batch {B}: {sorted(mem)} MB, independent of length", len(mem) == 1))
+        for m in MIXERS:
+            d = next((r for r in rows if (r['mixer'], r['what'], r['batch_size'], r['gen_len']) == (m, 'decode', B, 512)), None)
+            rc = next((r for r in rows if (r['mixer'], r['what'], r['batch_size'], r['gen_len']) == (m, 'decode_recompute', B, 512)), None)
+            if d and rc:
+                out.append((f"{m} at 512 tokens, batch {B}: incremental {rc['ms'] / d['ms']:.1f}x faster than recompute >= 5",
+                            rc['ms'] / d['ms'] >= 5))
+    return out
+
+
 def print_table(rows):
     for what in ('train_step', 'forward', 'mixer_fwd', 'mixer_fwdbwd'):
         print(f"\n{what}: ms per call (tokens/s), memory MB; G/A = Grassmann time / attention time")
@@ -170,13 +256,50 @@ def check_targets(rows):
     return out
 
 
-def plot(rows, path):
+def pyplot(path):
     try:
         import matplotlib
         matplotlib.use('Agg')
         import matplotlib.pyplot as plt
+        return plt
     except ImportError:
         print(f"matplotlib is not installed: {path} skipped (pip install matplotlib)")
+
+
+def finish(fig, axes, xlabel, ylabels, path):
+    for ax, label in zip(axes, ylabels):
+        ax.set_xscale('log', base=2)
+        ax.set_yscale('log')
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(label)
+        ax.grid(True, which='both', alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
+
+
+def plot_generate(rows, path):
+    plt = pyplot(path)
+    if not plt:
+        return
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for (m, color) in zip(MIXERS, ('tab:blue', 'tab:orange')):
+        for B, marker in zip(sorted({r['batch_size'] for r in rows}), 'os^'):
+            for what, style in (('decode', '-'), ('decode_recompute', ':')):
+                rs = sorted((r for r in rows if (r['mixer'], r['what'], r['batch_size']) == (m, what, B)), key=lambda r: r['gen_len'])
+                if rs:
+                    ax_t.plot([r['gen_len'] for r in rs], [r['ms'] for r in rs], style, color=color, marker=marker,
+                              label=f"{m} {'incremental' if what == 'decode' else 'recompute'}, batch {B}")
+                    if what == 'decode':
+                        ax_m.plot([r['gen_len'] for r in rs], [r['peak_mem_mb'] for r in rs], style, color=color,
+                                  marker=marker, label=f"{m}, batch {B}")
+    finish(fig, (ax_t, ax_m), 'tokens generated', ('ms per decoding step', 'decoding state (MB)'), path)
+
+
+def plot(rows, path):
+    plt = pyplot(path)
+    if not plt:
         return
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
     for what, style in (('train_step', '-'), ('mixer_fwdbwd', '--')):
@@ -189,16 +312,7 @@ def plot(rows, path):
             mem = [(r['seq_len'], r['peak_mem_mb'] * 1024 / (r['batch_size'] * r['seq_len'])) for r in rs if r['peak_mem_mb']]
             if mem:
                 ax_m.plot(*zip(*mem), style, color=color, marker='o', label=f"{m} {what}")
-    for ax, label in ((ax_t, 'time per token (µs)'), (ax_m, 'memory per token (KiB)')):
-        ax.set_xscale('log', base=2)
-        ax.set_yscale('log')
-        ax.set_xlabel('sequence length (tokens per step fixed)')
-        ax.set_ylabel(label)
-        ax.grid(True, which='both', alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    print(f"wrote {path}")
+    finish(fig, (ax_t, ax_m), 'sequence length (tokens per step fixed)', ('time per token (µs)', 'memory per token (KiB)'), path)
 
 
 def main():
@@ -212,6 +326,10 @@ def main():
     ap.add_argument('--compile', action='store_true', help='torch.compile the model and the mixer')
     ap.add_argument('--quick', action='store_true', help='lengths 128, 1024, 8192 and 2 repeats')
     ap.add_argument('--profile', action='store_true', help='write bench_trace_<mixer>_<T>.json per train step')
+    ap.add_argument('--generate', action='store_true', help='time decoding against generated length instead')
+    ap.add_argument('--gen_lens', type=lambda s: [int(x) for x in s.split(',')], default=None)
+    ap.add_argument('--gen_batches', type=lambda s: [int(x) for x in s.split(',')], default=[1, 32])
+    ap.add_argument('--recompute_max', type=int, default=2048, help='longest context for the recompute baseline')
     ap.add_argument('--json', help='write the rows to this file')
     ap.add_argument('--plot', default='bench.png', help="log-log figure ('' for none)")
     args = ap.parse_args()
@@ -228,6 +346,25 @@ def main():
     name = torch.cuda.get_device_name() if gpu else 'CPU'
     print(f"{name}, torch {torch.__version__}, {args.dtype}, {args.tokens} tokens per step, "
           f"compile={args.compile}, median of {args.repeats} after {1 + args.warmup} warm-up")
+    if args.generate:
+        args.gen_lens = args.gen_lens or ([128, 512, 2048] if args.quick else [128, 512, 1024, 2048, 4096, 8192])
+        rows = bench_generate(args, ctx)
+        print_generate_table(rows)
+        targets = check_generate_targets(rows)
+    else:
+        rows = bench_sweep(args, ctx)
+        targets = check_targets(rows)
+    print("\ntargets:")
+    for text, met in targets:
+        print(f"  [{'met' if met else 'not met' if met is False else '-'}] {text}")
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump([dict(r, device=name, torch=torch.__version__, dtype=args.dtype) for r in rows], f, indent=1)
+    if args.plot:
+        (plot_generate if args.generate else plot)(rows, args.plot)
+
+
+def bench_sweep(args, ctx):
     rows = []
     for T in args.seq_lens:
         if args.tokens % T:
@@ -239,14 +376,7 @@ def main():
     if args.compile:
         print("\ncompile time (s, first call): " + ", ".join(
             f"{r['mixer']} {r['what']} {r['seq_len']}: {r['compile_s']:.1f}" for r in rows))
-    print("\ntargets:")
-    for text, met in check_targets(rows):
-        print(f"  [{'met' if met else 'not met' if met is False else '-'}] {text}")
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump([dict(r, device=name, torch=torch.__version__, dtype=args.dtype) for r in rows], f, indent=1)
-    if args.plot:
-        plot(rows, args.plot)
+    return rows
 
 
 if __name__ == '__main__':

@@ -26,7 +26,7 @@ PEAK_FLOPS = {'H100 PCIe': 756e12, 'H100': 989e12, 'H200': 989e12, 'A100': 312e1
 
 @dataclass
 class GPTConfig:
-    block_size: int = 128
+    block_size: int = 128  # the longest sequence, with pos_emb; without, only the length trained on
     vocab_size: int = 50304  # GPT-2's 50257 padded up to a multiple of 64
     n_layer: int = 6
     n_head: int = 4
@@ -39,6 +39,7 @@ class GPTConfig:
     lags: tuple = (1, 2, 4, 8, 12, 16)  # offsets Δ: position t is paired with t - Δ
     lag_schedule: str = 'all'  # 'all': every layer every lag | 'layer': layer l gets lags[l % len]
     plucker_eps: float = 1e-6  # floor on the Plücker norm
+    pos_emb: bool = True  # a learned position table (the paper's); without it the lags alone carry order
 
     def __post_init__(self):
         self.lags = tuple(self.lags)  # configs and checkpoints may hand us a list
@@ -77,14 +78,34 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # fused q, k, v
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
 
-    def forward(self, x):
+    def forward(self, x, cache=None):
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
         # no dropout on the attention weights: as for the Grassmann mixer, the block drops the mixer's output
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if cache is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:  # decoding: these T positions follow the n whose keys and values the cache keeps
+            k, v = self.extend_cache(cache, k, v)  # (B, nh, n + T, hs)
+            n = k.size(2) - T
+            mask = None if T == 1 else torch.ones(T, n + T, dtype=torch.bool, device=x.device).tril(diagonal=n)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.c_proj(y)
+
+    @staticmethod
+    def extend_cache(cache, k, v):
+        """Append k, v (B, nh, T, hs) to the cache's; its buffer doubles when full, so appending is O(T)."""
+        n, T = cache.get('n', 0), k.size(2)
+        kv = cache.get('kv')
+        if kv is None or n + T > kv.size(3):
+            grown = k.new_empty(2, *k.shape[:2], max(2 * (n + T), 64), k.size(3))  # (2, B, nh, capacity, hs)
+            if kv is not None:
+                grown[:, :, :, :n] = kv[:, :, :, :n]
+            cache['kv'] = kv = grown
+        kv[0, :, :, n:n + T], kv[1, :, :, n:n + T] = k, v
+        cache['n'] = n + T
+        return kv[0, :, :, :n + T], kv[1, :, :, :n + T]
 
 
 class GrassmannMixer(nn.Module):
@@ -98,28 +119,36 @@ class GrassmannMixer(nn.Module):
         self.project = nn.Linear(r * (r - 1) // 2, config.n_embd, bias=config.bias)  # step 6: W_plü
         self.gate = nn.Linear(2 * config.n_embd, config.n_embd, bias=config.bias)  # step 7: W_gate
 
-    def forward(self, h, reference=False):
+    def forward(self, h, reference=False, cache=None):
         # the Plücker steps run in float32: in bf16 the norms of near-parallel pairs would be noise
         z = self.reduce(h).float()  # (B, T, r)
         if reference:
             g = self.project(self.plucker_mean_reference(z).to(h.dtype))  # (B, T, d)
-        else:
+        elif cache is None:
             g = self.project_wedge(z, self.lag_mean(z))  # (B, T, d)
+        else:  # decoding: all that earlier positions leave is the ring of their last max(lags) z
+            n, keep = cache.get('n', 0), max(self.lags)
+            past = cache.get('z', z.new_zeros(z.size(0), keep, z.size(2)))  # (B, keep, r), zeros before position 0
+            g = self.project_wedge(z, self.lag_mean(z, past, n))
+            cache['z'], cache['n'] = torch.cat([past, z], dim=1)[:, -keep:], n + z.size(1)
         alpha = torch.sigmoid(self.gate(torch.cat([h, g.to(h.dtype)], dim=-1)))
         return alpha * h + (1 - alpha) * g
 
-    def lag_mean(self, z):
+    def lag_mean(self, z, past=None, start=0):
         """Steps 2-5 without a Plücker vector per lag. The wedge is bilinear and z_t ∧ z_t = 0, so the
         mean of the normalised wedges z_t ∧ z_{t-Δ} is z_t ∧ w_t, w_t = mean_Δ b_Δ / ‖z_t ∧ z_{t-Δ}‖,
         with b_Δ the part of z_{t-Δ} orthogonal to z_t; and ‖z_t ∧ z_{t-Δ}‖ = ‖z_t‖ ‖b_Δ‖ (Lagrange's
-        identity, in the form that does not cancel: a near-parallel pair stays a small, exact b_Δ)."""
+        identity, in the form that does not cancel: a near-parallel pair stays a small, exact b_Δ).
+        z holds positions start .. start+T-1; past, the max(lags) positions before them (zeros: none)."""
         B, T, r = z.shape
+        keep = max(self.lags)
+        z_all = torch.cat([z.new_zeros(B, keep, r) if past is None else past, z], dim=1)  # (B, keep + T, r)
         zz = (z * z).sum(-1, keepdim=True)  # (B, T, 1) ‖z_t‖²
         w = torch.zeros_like(z)
         count = torch.zeros(T, 1, device=z.device)
-        pos = torch.arange(T, device=z.device).unsqueeze(-1)  # (T, 1)
+        pos = torch.arange(start, start + T, device=z.device).unsqueeze(-1)  # (T, 1) positions of z
         for lag in self.lags:
-            z_lag = F.pad(z, (0, 0, lag, 0))[:, :T]  # (B, T, r) z_{t-Δ}, zero where t < Δ
+            z_lag = z_all[:, keep - lag:keep - lag + T]  # (B, T, r) z_{t-Δ}, zero before position 0
             b = z_lag - (z * z_lag).sum(-1, keepdim=True) / zz.clamp_min(1e-30) * z  # (B, T, r)
             # clamping the square at eps² is max(‖p‖, eps) and keeps sqrt's gradient finite
             w = w + b / (zz * (b * b).sum(-1, keepdim=True)).clamp_min(self.eps ** 2).sqrt()
@@ -131,11 +160,13 @@ class GrassmannMixer(nn.Module):
         return plucker(z, self.lag_mean(z))
 
     def project_wedge(self, z, w):
-        """Step 6, W_plü (z ∧ w) + b_plü, without the Plücker vector: with A the antisymmetric (d, r, r)
-        form of W_plü, W_plü (z ∧ w) = Σ_ij A_ij z_i w_j, one matmul over the outer product z ⊗ w
-        (r² = 1024 inputs instead of 496, but no gather and no scatter in the backward pass)."""
-        W = self.project.weight  # (d, C(r,2))
-        r = z.size(-1)
+        """Step 6, W_plü (z ∧ w) + b_plü. For many tokens, without the Plücker vector: with A the
+        antisymmetric (d, r, r) form of W_plü, W_plü (z ∧ w) = Σ_ij A_ij z_i w_j, one matmul over the
+        outer product z ⊗ w (r² = 1024 inputs instead of 496, but no gather and no scatter in the
+        backward pass). For a few tokens (decoding), building A would cost more than it saves."""
+        W, r = self.project.weight, z.size(-1)  # (d, C(r,2))
+        if z.shape[:-1].numel() <= r * r:
+            return self.project(plucker(z, w).to(self.reduce.weight.dtype))
         i, j = torch.triu_indices(r, r, 1, device=W.device)
         A = W.new_zeros(W.size(0), r, r)
         A[:, i, j] = W
@@ -179,15 +210,15 @@ class Block(nn.Module):
         self.mlp = MLP(config)
         self.drop = nn.Dropout(config.dropout)
 
-    def forward(self, x):
+    def forward(self, x, cache=None):
         if self.norm == 'pre':
-            x = x + self.drop(self.mixer(self.ln_1(x)))
+            x = x + self.drop(self.mixer(self.ln_1(x), cache=cache))
             return x + self.drop(self.mlp(self.ln_2(x)))
         if self.grassmann:
             # the paper's flow: no identity residual around the mixer, only the gate's α ⊙ h carries x
-            x = self.drop(self.ln_1(self.mixer(x)))
+            x = self.drop(self.ln_1(self.mixer(x, cache=cache)))
         else:
-            x = self.ln_1(x + self.drop(self.mixer(x)))
+            x = self.ln_1(x + self.drop(self.mixer(x, cache=cache)))
         return self.ln_2(x + self.drop(self.mlp(x)))
 
 
@@ -198,7 +229,7 @@ class GPT(nn.Module):
         self.config = config
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(config.vocab_size, config.n_embd),
-            wpe=nn.Embedding(config.block_size, config.n_embd),
+            **({'wpe': nn.Embedding(config.block_size, config.n_embd)} if config.pos_emb else {}),
             drop=nn.Dropout(config.dropout),
             h=nn.ModuleList([Block(config, l) for l in range(config.n_layer)]),
             ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
@@ -217,21 +248,34 @@ class GPT(nn.Module):
         """All parameters, position table included, the tied embedding counted once (as the paper counts)."""
         return sum(p.numel() for p in self.parameters())
 
-    def forward(self, idx, targets=None):
+    def forward(self, idx, targets=None, cache=None):
+        """Logits and loss of idx (B, T). With `cache` (from new_cache()), idx continues the tokens the
+        cache has seen: only the new positions are computed, the cache is updated, and logits come for
+        every new position. Without targets or cache, logits come for the last position only."""
         B, T = idx.size()
-        if T > self.config.block_size:
-            raise ValueError(f"sequence of length {T} is longer than block_size={self.config.block_size}: "
-                             f"crop the input to the last {self.config.block_size} tokens")
-        pos = torch.arange(T, dtype=torch.long, device=idx.device)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, d)
-        for block in self.transformer.h:
-            x = block(x)
+        start = cache['pos'] if cache else 0
+        if self.config.pos_emb and start + T > self.config.block_size:
+            raise ValueError(f"sequence of length {start + T} is longer than block_size={self.config.block_size}: "
+                             f"crop the input to the last {self.config.block_size} tokens (or use pos_emb=False)")
+        x = self.transformer.wte(idx)  # (B, T, d)
+        if self.config.pos_emb:
+            x = x + self.transformer.wpe(torch.arange(start, start + T, dtype=torch.long, device=idx.device))
+        x = self.transformer.drop(x)
+        for l, block in enumerate(self.transformer.h):
+            x = block(x, cache['layers'][l] if cache else None)
+        if cache:
+            cache['pos'] += T
         x = self.transformer.ln_f(x)
         if targets is None:
-            return self.lm_head(x[:, [-1], :]), None  # inference: only the last position is needed
+            return self.lm_head(x if cache else x[:, [-1], :]), None
         logits = self.lm_head(x)  # (B, T, V)
         loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
         return logits, loss
+
+    def new_cache(self):
+        """Decoding state: attention keeps every key and value (a KV cache); a Grassmann layer keeps only
+        the reduced vectors of the last max(lags) positions, the same size at any length."""
+        return {'pos': 0, 'layers': [{} for _ in self.transformer.h]}
 
     def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
         # weight decay on 2-D tensors (matmul weights, embeddings), none on biases and LayerNorms
@@ -268,18 +312,29 @@ class GPT(nn.Module):
         return self.flops_per_token(seq_len) * tokens_per_s / peak if peak else None
 
     @torch.no_grad()
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None):
-        """Sample max_new_tokens after idx (B, T); the context slides once it exceeds block_size."""
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, incremental=True, on_token=None):
+        """Sample max_new_tokens after idx (B, T), calling on_token(idx_next) for each. Incremental
+        decoding runs the prompt once and then one position per token (see new_cache). With learned
+        positions (pos_emb) the context slides once it exceeds block_size, as in nanoGPT: the last
+        block_size tokens are then recomputed at every step, since every position shifts. Without
+        them there is no limit and no recomputation."""
+        window = self.config.block_size if self.config.pos_emb else None
+        cache = None
         for _ in range(max_new_tokens):
-            logits, _ = self(idx[:, -self.config.block_size:])
+            if incremental and cache is not None and (window is None or cache['pos'] < window):
+                logits, _ = self(idx[:, -1:], cache=cache)  # only the newest token
+            else:  # the start, a full window, or no incremental decoding: the whole (last window of the) context
+                cache = self.new_cache() if incremental else None
+                logits, _ = self(idx[:, -window:] if window else idx, cache=cache)
             logits = logits[:, -1, :] / temperature
             if top_k is not None:
                 v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
                 logits[logits < v[:, [-1]]] = -float('inf')
             idx_next = torch.multinomial(F.softmax(logits, dim=-1), num_samples=1)
             idx = torch.cat((idx, idx_next), dim=1)
+            if on_token:
+                on_token(idx_next)
         return idx
-
 
 def keep_freed_memory():
     """For CPU runs: glibc returns every freed block over 32 MB to the kernel, which zeroes it again page

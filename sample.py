@@ -5,6 +5,10 @@ Usage:
     python sample.py --out_dir=out-grassmann-wt2
     python sample.py --out_dir=out-attention-wt2 --start="The history of" --num_samples=3 --top_k=50
     python sample.py --out_dir=out-grassmann-wt2 --start=FILE:prompt.txt --max_new_tokens=200
+    python sample.py --out_dir=out-grassmann-wt2 --num_samples=1 --stream=True   # print tokens as they come
+
+Decoding is incremental (the prompt once, then one position per token: a KV cache for attention, the
+last max(lags) reduced vectors for Grassmann); --incremental=False recomputes the context every token.
 """
 import os
 import sys
@@ -27,6 +31,8 @@ seed = 1337
 device = 'auto'
 dtype = 'float32'
 compile = False
+incremental = True
+stream = False  # print each token as it is sampled (with num_samples=1 reads best)
 # -----------------------------------------------------------------------------
 config_keys = [k for k, v in globals().items() if not k.startswith('_') and isinstance(v, (int, float, bool, str, tuple, type(None)))]
 try:
@@ -62,8 +68,24 @@ if not ids:
     sys.exit(f"sample.py: error: the prompt {start!r} encodes to no tokens")
 x = torch.tensor(ids, dtype=torch.long, device=device)[None, ...]
 ctx = nullcontext() if dtype == 'float32' else torch.autocast(device_type=x.device.type, dtype=getattr(torch, dtype))
+
+
+def printer():
+    """on_token callback: prints the text each new token adds (a token may end inside a character)."""
+    state = {'ids': list(ids), 'shown': len(decode(ids))}
+
+    def on_token(idx_next):
+        state['ids'].append(idx_next[0].item())
+        text = decode(state['ids'])
+        print(text[state['shown']:], end='', flush=True)
+        state['shown'] = len(text)
+    print(decode(ids), end='', flush=True)
+    return on_token
+
+
 with torch.no_grad(), ctx:
     for _ in range(num_samples):
-        y = model.generate(x, max_new_tokens, temperature=temperature, top_k=top_k)
-        print(decode(y[0].tolist()))
+        y = model.generate(x, max_new_tokens, temperature=temperature, top_k=top_k, incremental=incremental,
+                           on_token=printer() if stream else None)
+        print('' if stream else decode(y[0].tolist()))
         print('---------------')

@@ -167,7 +167,8 @@ def values_and_gradients(mixer, h, reference):
 
 
 @pytest.mark.parametrize('schedule', ('all', 'layer'))
-@pytest.mark.parametrize('T', (1, 2, 3, 17, 64))
+# short inputs take project_wedge's Plücker-vector path, long ones (B·T > r²) its outer-product path
+@pytest.mark.parametrize('T', (1, 2, 3, 17, 64, 200))
 def test_fast_mixer_equals_reference_values_and_gradients(schedule, T):
     torch.manual_seed(T)
     cfg = GPTConfig(n_embd=32, n_head=4, reduced_dim=16, lags=PAPER_LAGS, lag_schedule=schedule)
@@ -178,12 +179,13 @@ def test_fast_mixer_equals_reference_values_and_gradients(schedule, T):
 
 
 @pytest.mark.parametrize('schedule', ('all', 'layer'))
-def test_fast_mixer_on_degenerate_planes_is_as_accurate_as_the_reference(schedule):
+@pytest.mark.parametrize('T', (24, 96))  # both paths of project_wedge
+def test_fast_mixer_on_degenerate_planes_is_as_accurate_as_the_reference(schedule, T):
     torch.manual_seed(0)
     cfg = GPTConfig(n_embd=32, n_head=4, reduced_dim=16, lags=PAPER_LAGS, lag_schedule=schedule)
     mixer = GrassmannMixer(cfg, cfg.layer_lags(0))
     torch.nn.init.zeros_(mixer.reduce.bias)
-    h = torch.randn(3, 64, 32)
+    h = torch.randn(3, T, 32)
     h[1, :24] = degenerate_input()[0]  # parallel and zero z mixed in with ordinary ones
     fast, ref = values_and_gradients(mixer, h, False), values_and_gradients(mixer, h, True)
     torch.testing.assert_close(fast[0], ref[0], rtol=1e-5, atol=1e-5)
@@ -270,7 +272,7 @@ def test_init_follows_the_spec():
 @pytest.mark.parametrize('mixer', MIXERS)
 def test_flops_per_token_counts_every_matmul(mixer):
     model = tiny(mixer=mixer, n_layer=3)
-    B, T = 2, 32
+    B, T = 2, 40  # B·T > r², so the mixer takes its outer-product path
     # the math backend runs attention as matmuls the counter sees (the fused CPU kernel is invisible to it)
     with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH):
         model(torch.randint(0, 50, (B, T)), torch.zeros(B, T, dtype=torch.long))
@@ -346,3 +348,48 @@ def test_mfu_uses_the_device_peak_and_refuses_to_guess(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'get_device_name', lambda device=None: 'Some Future GPU')
     assert model.estimate_mfu(32, 1e6, 'cuda', 'bfloat16') is None
     assert model.estimate_mfu(32, 1e6, 'cpu', 'bfloat16') is None
+
+# -----------------------------------------------------------------------------
+# incremental decoding: a KV cache for attention, a ring of max(lags) reduced vectors for Grassmann
+
+
+@pytest.mark.parametrize('mixer, schedule', [('attention', 'all'), ('grassmann', 'all'), ('grassmann', 'layer')])
+@pytest.mark.parametrize('norm', NORMS)
+@pytest.mark.parametrize('pos_emb', (True, False))
+def test_incremental_decoding_gives_the_full_forward_logits(mixer, schedule, norm, pos_emb):
+    torch.manual_seed(0)
+    model = tiny(mixer=mixer, norm=norm, lag_schedule=schedule, lags=PAPER_LAGS, pos_emb=pos_emb, n_layer=3)
+    T = 40 if pos_emb else 90  # without a position table the model runs past block_size
+    idx = torch.randint(0, 50, (2, T))
+    full = all_logits(model, idx)
+    cache = model.new_cache()
+    steps = [model(idx[:, :5], cache=cache)[0], model(idx[:, 5:8], cache=cache)[0]]  # a prompt, then a chunk
+    steps += [model(idx[:, t:t + 1], cache=cache)[0] for t in range(8, T)]  # then one token at a time
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, rtol=1e-5, atol=1e-5)
+    assert cache['pos'] == T
+
+
+def test_grassmann_decoding_state_does_not_grow():
+    model = tiny(pos_emb=False, lags=PAPER_LAGS)
+    cache = model.new_cache()
+    sizes = []
+    for n in (1, 15, 300):
+        model(torch.randint(0, 50, (1, n)), cache=cache)
+        sizes.append(sum(t.numel() for layer in cache['layers'] for t in layer.values() if torch.is_tensor(t)))
+    assert sizes[0] == sizes[1] == sizes[2] == 2 * 16 * 8  # 2 layers x max(lags) x reduced_dim
+
+
+@pytest.mark.parametrize('mixer', MIXERS)
+@pytest.mark.parametrize('pos_emb', (True, False))
+def test_incremental_generate_samples_what_recompute_samples(mixer, pos_emb):
+    model = tiny(mixer=mixer, pos_emb=pos_emb, block_size=16)
+    prompt = torch.randint(0, 50, (2, 5))
+    out = [model.generate(prompt, 30, top_k=1, incremental=inc) for inc in (True, False)]  # past block_size
+    assert torch.equal(out[0], out[1]) and out[0].shape == (2, 35)
+
+
+def test_forward_without_positions_takes_any_length():
+    model = tiny(pos_emb=False, block_size=8)
+    assert 'wpe' not in model.transformer and all_logits(model, torch.zeros(1, 50, dtype=torch.long)).shape == (1, 50, 50)
+    with pytest.raises(ValueError, match='block_size=8'):
+        tiny(block_size=8)(torch.zeros(1, 5, dtype=torch.long), cache={'pos': 5, 'layers': [{}, {}]})

@@ -291,6 +291,10 @@ def test_sample_prints_continuations(workdir):
             '--max_new_tokens=40', '--device=cpu', cwd=workdir)
     samples = p.stdout.split('---------------\n')
     assert len(samples) == 3 and all(s.startswith('The history of') and len(s) > len('The history of') for s in samples[:2])
+    # streamed, or recomputed at every token, the same seed gives the same text
+    outs = [run('sample.py', '--out_dir=out-sample', '--start=The history of', '--num_samples=1', '--max_new_tokens=40',
+                '--device=cpu', *extra, cwd=workdir).stdout for extra in ([], ['--stream=True'], ['--incremental=False'])]
+    assert outs[0] == outs[1] == outs[2] and outs[0].startswith(samples[0])
 
 
 def test_sample_explains_a_missing_checkpoint_and_an_empty_prompt(workdir):

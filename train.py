@@ -62,6 +62,7 @@ reduced_dim = 32
 lags = (1, 2, 4, 8, 12, 16)
 lag_schedule = 'all'
 plucker_eps = 1e-6
+pos_emb = True  # False: no position table, the lags alone carry order (any length)
 # optimizer and schedule: linear warmup, then cosine decay to min_lr at lr_decay_iters
 learning_rate = 1e-3
 epochs = 30
