@@ -17,12 +17,18 @@ which has no allocator statistics, the bytes the call keeps for backward (activa
 memory that grows with sequence length), so none for forward-only rows.
 
 --generate times decoding instead, without position tables (pos_emb=False) so that both models run past
-block_size: incremental decoding ('decode': the median time of the 32 steps before each length, and
-the size of the decoding state there) against recomputing the whole context for the next token
-('decode_recompute'), at batch 1 and 32.
+block_size: incremental decoding ('decode', after 64 untimed warm-up steps: the median time of the 32
+steps before each length, and the size of the decoding state there) against recomputing the whole
+context for the next token ('decode_recompute'), at batch 1 and 32 (--gen_batches).
 """
 import argparse
+import ctypes
+import gc
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import statistics
 import time
 from contextlib import nullcontext
@@ -32,6 +38,18 @@ import torch
 from model import GPT, GPTConfig, CausalSelfAttention, GrassmannMixer, keep_freed_memory
 
 MIXERS = ('attention', 'grassmann')
+
+
+def release_memory(device):
+    """Between configurations: hand what the last one freed back to the system."""
+    gc.collect()
+    if device.startswith('cuda'):
+        torch.cuda.empty_cache()
+    else:
+        try:
+            ctypes.CDLL('libc.so.6').malloc_trim(0)
+        except OSError:
+            pass
 
 
 def sync(device):
@@ -153,6 +171,10 @@ def bench_generate(args, ctx):
             cache, times, states = model.new_cache(), [], {}
             tok = torch.randint(0, model.config.vocab_size, (B, 1), device=dev)
             with ctx:  # one autocast region: the weights are cast to bf16 once, not at every step
+                warm = model.new_cache()
+                for _ in range(64):  # untimed warm-up on a cache of its own
+                    model(tok, cache=warm)
+                del warm
                 for step in range(1, max(args.gen_lens) + 1):
                     sync(dev)
                     t0 = time.perf_counter()
@@ -175,6 +197,8 @@ def bench_generate(args, ctx):
                     ms = median_ms(recompute, dev, 1, args.repeats)
                     rows.append(dict(mixer=mixer, what='decode_recompute', gen_len=n, seq_len=n, batch_size=B, ms=ms,
                                      ms_per_token=ms, tokens_per_s=B / ms * 1000, peak_mem_mb=None))
+            del cache
+            release_memory(dev)
             print(f"  done: {mixer} decoding, batch {B}", flush=True)
     return rows
 
@@ -210,6 +234,18 @@ def check_generate_targets(rows):
                 out.append((f"{m} at 512 tokens, batch {B}: incremental {rc['ms'] / d['ms']:.1f}x faster than recompute >= 5",
                             rc['ms'] / d['ms'] >= 5))
     return out
+
+
+def bench_in_child(args, T):
+    """The rows of one length, measured in a fresh process: what one length leaves in the allocator
+    (on a CPU, keep_freed_memory keeps it all) must neither slow nor crowd out the next."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, 'rows.json')
+        argv = [a for a in sys.argv[1:] if not a.startswith(('--seq_lens', '--json', '--plot'))]
+        subprocess.run([sys.executable, os.path.abspath(__file__), *argv, f'--seq_lens={T}', f'--tokens={args.tokens}',
+                        f'--json={path}', '--plot=', '--one_process'], check=True)
+        with open(path) as f:
+            return [{k: v for k, v in r.items() if k not in ('device', 'torch', 'dtype')} for r in json.load(f)]
 
 
 def print_table(rows):
@@ -330,6 +366,7 @@ def main():
     ap.add_argument('--gen_lens', type=lambda s: [int(x) for x in s.split(',')], default=None)
     ap.add_argument('--gen_batches', type=lambda s: [int(x) for x in s.split(',')], default=[1, 32])
     ap.add_argument('--recompute_max', type=int, default=2048, help='longest context for the recompute baseline')
+    ap.add_argument('--one_process', action='store_true', help='measure every length in this process')
     ap.add_argument('--json', help='write the rows to this file')
     ap.add_argument('--plot', default='bench.png', help="log-log figure ('' for none)")
     args = ap.parse_args()
@@ -353,6 +390,7 @@ def main():
         targets = check_generate_targets(rows)
     else:
         rows = bench_sweep(args, ctx)
+        print_table(rows)
         targets = check_targets(rows)
     print("\ntargets:")
     for text, met in targets:
@@ -365,14 +403,16 @@ def main():
 
 
 def bench_sweep(args, ctx):
+    if len(args.seq_lens) > 1 and not args.one_process:
+        return [r for T in args.seq_lens for r in bench_in_child(args, T)]
     rows = []
     for T in args.seq_lens:
         if args.tokens % T:
             raise SystemExit(f"bench.py: error: --tokens={args.tokens} is not a multiple of sequence length {T}")
         for mixer in MIXERS:
             rows += bench_one(mixer, T, args.tokens // T, args, ctx)
+            release_memory(args.device)
             print(f"  done: {mixer} T={T}", flush=True)
-    print_table(rows)
     if args.compile:
         print("\ncompile time (s, first call): " + ", ".join(
             f"{r['mixer']} {r['what']} {r['seq_len']}: {r['compile_s']:.1f}" for r in rows))

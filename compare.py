@@ -96,7 +96,10 @@ def load_runs(args):
 
 
 def setting(r):
-    return tuple(r['config'].get(k, r.get(k)) for k in SAME_KEYS)
+    """What must match for perplexities to compare: the effective stride is block_size where unrecorded."""
+    cfg = r['config']
+    stride = r.get('eval_stride') or cfg.get('eval_stride') or cfg['block_size']
+    return cfg['dataset'], cfg['block_size'], r.get('tokenizer'), stride
 
 
 def group_runs(runs):

@@ -142,18 +142,20 @@ class GrassmannMixer(nn.Module):
         z holds positions start .. start+T-1; past, the max(lags) positions before them (zeros: none)."""
         B, T, r = z.shape
         keep = max(self.lags)
-        z_all = torch.cat([z.new_zeros(B, keep, r) if past is None else past, z], dim=1)  # (B, keep + T, r)
-        zz = (z * z).sum(-1, keepdim=True)  # (B, T, 1) ‖z_t‖²
+        # time outermost, (keep + T, B, r), so that each lag's shifted view is a contiguous slice
+        z_all = torch.cat([z.new_zeros(B, keep, r) if past is None else past, z], dim=1).transpose(0, 1).contiguous()
+        z = z_all[keep:]  # (T, B, r)
+        zz = (z * z).sum(-1, keepdim=True)  # (T, B, 1) ‖z_t‖²
         w = torch.zeros_like(z)
-        count = torch.zeros(T, 1, device=z.device)
-        pos = torch.arange(start, start + T, device=z.device).unsqueeze(-1)  # (T, 1) positions of z
+        count = torch.zeros(T, 1, 1, device=z.device)
+        pos = torch.arange(start, start + T, device=z.device).view(T, 1, 1)  # positions of z
         for lag in self.lags:
-            z_lag = z_all[:, keep - lag:keep - lag + T]  # (B, T, r) z_{t-Δ}, zero before position 0
-            b = z_lag - (z * z_lag).sum(-1, keepdim=True) / zz.clamp_min(1e-30) * z  # (B, T, r)
+            z_lag = z_all[keep - lag:keep - lag + T]  # (T, B, r) z_{t-Δ}, zero before position 0
+            b = z_lag - (z * z_lag).sum(-1, keepdim=True) / zz.clamp_min(1e-30) * z  # (T, B, r)
             # clamping the square at eps² is max(‖p‖, eps) and keeps sqrt's gradient finite
             w = w + b / (zz * (b * b).sum(-1, keepdim=True)).clamp_min(self.eps ** 2).sqrt()
             count = count + (pos >= lag)
-        return w / count.clamp_min(1)  # (B, T, r); position 0 has no valid lag: w = 0, so p̄ = 0
+        return (w / count.clamp_min(1)).transpose(0, 1)  # (B, T, r); no valid lag (t = 0): w = 0, so p̄ = 0
 
     def plucker_mean(self, z):
         """p̄_t of step 5, computed as the single wedge z_t ∧ w_t."""
