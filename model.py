@@ -125,25 +125,26 @@ class GrassmannMixer(nn.Module):
         if reference:
             g = self.project(self.plucker_mean_reference(z).to(h.dtype))  # (B, T, d)
         elif cache is None:
-            g = self.project_wedge(z, self.lag_mean(z))  # (B, T, d)
+            g = self.project_wedge(z, self.lag_mean(F.pad(z, (0, 0, max(self.lags), 0))))  # (B, T, d)
         else:  # decoding: all that earlier positions leave is the ring of their last max(lags) z
             n, keep = cache.get('n', 0), max(self.lags)
             past = cache.get('z', z.new_zeros(z.size(0), keep, z.size(2)))  # (B, keep, r), zeros before position 0
-            g = self.project_wedge(z, self.lag_mean(z, past, n))
-            cache['z'], cache['n'] = torch.cat([past, z], dim=1)[:, -keep:], n + z.size(1)
+            z_all = torch.cat([past, z], dim=1)  # (B, keep + T, r)
+            g = self.project_wedge(z, self.lag_mean(z_all, n))
+            cache['z'], cache['n'] = z_all[:, -keep:], n + z.size(1)
         alpha = torch.sigmoid(self.gate(torch.cat([h, g.to(h.dtype)], dim=-1)))
         return alpha * h + (1 - alpha) * g
 
-    def lag_mean(self, z, past=None, start=0):
+    def lag_mean(self, z_all, start=0):
         """Steps 2-5 without a Plücker vector per lag. The wedge is bilinear and z_t ∧ z_t = 0, so the
         mean of the normalised wedges z_t ∧ z_{t-Δ} is z_t ∧ w_t, w_t = mean_Δ b_Δ / ‖z_t ∧ z_{t-Δ}‖,
         with b_Δ the part of z_{t-Δ} orthogonal to z_t; and ‖z_t ∧ z_{t-Δ}‖ = ‖z_t‖ ‖b_Δ‖ (Lagrange's
         identity, in the form that does not cancel: a near-parallel pair stays a small, exact b_Δ).
-        z holds positions start .. start+T-1; past, the max(lags) positions before them (zeros: none)."""
-        B, T, r = z.shape
+        z_all (B, keep + T, r): the max(lags) = keep positions before `start` (zeros before position 0),
+        then the T positions start .. start+T-1 whose w is returned."""
         keep = max(self.lags)
-        # time outermost, (keep + T, B, r), so that each lag's shifted view is a contiguous slice
-        z_all = torch.cat([z.new_zeros(B, keep, r) if past is None else past, z], dim=1).transpose(0, 1).contiguous()
+        T = z_all.size(1) - keep
+        z_all = z_all.transpose(0, 1).contiguous()  # (keep + T, B, r): time outermost, each lag a contiguous slice
         z = z_all[keep:]  # (T, B, r)
         zz = (z * z).sum(-1, keepdim=True)  # (T, B, 1) ‖z_t‖²
         w = torch.zeros_like(z)
@@ -159,7 +160,7 @@ class GrassmannMixer(nn.Module):
 
     def plucker_mean(self, z):
         """p̄_t of step 5, computed as the single wedge z_t ∧ w_t."""
-        return plucker(z, self.lag_mean(z))
+        return plucker(z, self.lag_mean(F.pad(z, (0, 0, max(self.lags), 0))))
 
     def project_wedge(self, z, w):
         """Step 6, W_plü (z ∧ w) + b_plü. For many tokens, without the Plücker vector: with A the
