@@ -374,7 +374,8 @@ final_sha = None
 if ddp:  # every rank must end with the same weights; print a fingerprint of them
     import hashlib
     final_sha = hashlib.sha1(b''.join(p.detach().cpu().numpy().tobytes() for p in raw_model.parameters())).hexdigest()
-    print(f"rank {rank}: final weights sha1 {final_sha}")
+    sys.stdout.write(f"rank {rank}: final weights sha1 {final_sha}\n")  # one write: ranks share the pipe
+    sys.stdout.flush()
 raw_model.load_state_dict(best_state)
 test = evaluate_split(model, 'test')
 if master:
