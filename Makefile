@@ -4,13 +4,19 @@
 #                 then compare.py into results/$(TAG)/; SMOKE=1 runs the CPU smoke pair (minutes).
 #                 e.g. make reproduce PAIR=wt2_l12 SEEDS="1 2 3" TRAIN_ARGS="--compile=False"
 # make reproduce-paper: the paper's settings (config/paper_*.py, BERT WordPiece), compared with its table
-# Each target creates .venv and installs requirements.txt on first use. With ../shared/data present
-# (an offline copy of WikiText-2), `make train` prepares from it; otherwise prepare.py downloads.
+# make study:     the "Closing the gap" study (config/study/), one epoch per run, run by run; a finished
+#                 run's results.json and log go to results/study/runs/ and are not run again, so an
+#                 interrupted study resumes where it stopped. e.g. make study STUDY_SEEDS="43 44"
+# Each target creates .venv and installs requirements.txt on first use. prepare.py downloads the data,
+# unless OFFLINE_DATA names a folder holding an offline copy: wikitext-2/ (the tokens variant),
+# bert-base-uncased/vocab.txt and tiktoken_cache/ (tiktoken's GPT-2 files), e.g. OFFLINE_DATA=~/wt2
 PYTHON ?= python3
 PY := .venv/bin/python
-SHARED ?= ../shared/data
-export TIKTOKEN_CACHE_DIR ?= $(abspath $(SHARED)/tiktoken_cache)
-PREPARE_ARGS ?= $(if $(wildcard $(SHARED)/wikitext-2/wiki.train.tokens),--src $(SHARED)/wikitext-2 --variant tokens)
+OFFLINE_DATA ?=
+ifneq ($(and $(OFFLINE_DATA),$(wildcard $(OFFLINE_DATA)/tiktoken_cache)),)
+export TIKTOKEN_CACHE_DIR ?= $(abspath $(OFFLINE_DATA)/tiktoken_cache)
+endif
+PREPARE_ARGS ?= $(if $(and $(OFFLINE_DATA),$(wildcard $(OFFLINE_DATA)/wikitext-2/wiki.train.tokens)),--src $(OFFLINE_DATA)/wikitext-2 --variant tokens)
 
 .venv/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv .venv
@@ -53,6 +59,20 @@ reproduce-paper: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
 	$(PY) compare.py $(OUT)/paper/*_l12-seed* --out $(RESULTS)/paper_l12 --published "the paper" 235.2 261.1
 
 data/wikitext2_bert/meta.json: | .venv/.installed
-	$(PY) prepare.py --tokenizer bert $(PREPARE_ARGS) $(if $(wildcard $(SHARED)/bert-base-uncased/vocab.txt),--vocab $(SHARED)/bert-base-uncased/vocab.txt)
+	$(PY) prepare.py --tokenizer bert $(PREPARE_ARGS) $(if $(and $(OFFLINE_DATA),$(wildcard $(OFFLINE_DATA)/bert-base-uncased/vocab.txt)),--vocab $(OFFLINE_DATA)/bert-base-uncased/vocab.txt)
 
-.PHONY: test train reproduce reproduce-paper
+STUDY_ARMS ?= attention_post grassmann_post_all grassmann_post_layer grassmann_pre_all grassmann_pre_layer attention_pre
+STUDY_SEEDS ?= 42
+study: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
+	for seed in $(STUDY_SEEDS); do for arm in $(STUDY_ARMS); do \
+	  run=results/study/runs/$$arm-seed$$seed; out=$(OUT)/study/$$arm-seed$$seed; \
+	  test -f $$run/results.json && continue; \
+	  rm -rf $$out && mkdir -p $$out; \
+	  PYTHONUNBUFFERED=1 $(PY) train.py config/study/protocol.py config/study/$$arm.py --seed=$$seed --out_dir=$$out \
+	    $(TRAIN_ARGS) 2>&1 | tee $$out/train.log; \
+	  test -f $$out/results.json || exit 1; \
+	  mkdir -p $$run && cp $$out/results.json $$out/train.log $$run/; \
+	done; done
+	$(PY) compare.py results/study/runs/* --out results/study
+
+.PHONY: test train reproduce reproduce-paper study

@@ -1,0 +1,9 @@
+# Study arm attention_post: the Transformer baseline in the paper's post-norm flow; 12,585,472 parameters.
+# The paper's units: bert-base-uncased WordPiece (30,522, unpadded), 6 layers, d 256, block 128, batch 32.
+# python train.py config/study/protocol.py config/study/attention_post.py --seed=42
+out_dir = 'out/study/attention_post'
+wandb_run_name = 'study-attention_post'
+dataset = 'wikitext2_bert'
+vocab_size = 30522
+mixer = 'attention'
+norm = 'post'
