@@ -22,8 +22,6 @@ steps before each length, and the size of the decoding state there) against reco
 context for the next token ('decode_recompute'), at batch 1 and 32 (--gen_batches).
 """
 import argparse
-import ctypes
-import gc
 import json
 import os
 import subprocess
@@ -35,21 +33,10 @@ from contextlib import nullcontext
 
 import torch
 
-from model import GPT, GPTConfig, CausalSelfAttention, GrassmannMixer, keep_freed_memory
+from hardware import auto_dtype, keep_freed_memory, release_memory
+from model import GPT, GPTConfig, CausalSelfAttention, GrassmannMixer
 
 MIXERS = ('attention', 'grassmann')
-
-
-def release_memory(device):
-    """Between configurations: hand what the last one freed back to the system."""
-    gc.collect()
-    if device.startswith('cuda'):
-        torch.cuda.empty_cache()
-    else:
-        try:
-            ctypes.CDLL('libc.so.6').malloc_trim(0)
-        except OSError:
-            pass
 
 
 def sync(device):
@@ -70,7 +57,9 @@ def median_ms(fn, device, warmup, repeats):
     return statistics.median(times)
 
 
-def memory_mb(fn, device):
+def memory_mb(fn, saved_fn, device):
+    """On a GPU, the peak allocated during fn(), less what was allocated before it; on a CPU (no
+    allocator statistics), the bytes of what saved_fn() keeps for backward, or None if nothing."""
     if device.startswith('cuda'):
         sync(device)
         torch.cuda.reset_peak_memory_stats()
@@ -78,6 +67,7 @@ def memory_mb(fn, device):
         fn()
         sync(device)
         return (torch.cuda.max_memory_allocated() - before) / 2**20
+    fn = saved_fn
     storages = {}  # every distinct storage autograd keeps for backward, counted once
 
     def pack(t):
@@ -134,7 +124,7 @@ def bench_one(mixer, T, B, args, ctx):
             sync(dev)
             first_s = time.perf_counter() - t0
             ms = median_ms(fn, dev, args.warmup, args.repeats)
-            mem = memory_mb(mem_fn, dev)
+            mem = memory_mb(fn, mem_fn, dev)  # on a GPU the whole call, backward and optimizer included
         except torch.OutOfMemoryError:
             print(f"{mixer} {what} at T={T}: out of memory")
             torch.cuda.empty_cache()
@@ -236,14 +226,19 @@ def check_generate_targets(rows):
     return out
 
 
+def child_argv(args, T, json_path):
+    """The arguments that measure length T alone, rebuilt from the parsed ones (whatever form they came in)."""
+    argv = [f'--device={args.device}', f'--dtype={args.dtype}', f'--seq_lens={T}', f'--tokens={args.tokens}',
+            f'--warmup={args.warmup}', f'--repeats={args.repeats}', f'--json={json_path}', '--plot=', '--one_process']
+    return argv + [f'--{flag}' for flag in ('compile', 'profile') if getattr(args, flag)]
+
+
 def bench_in_child(args, T):
     """The rows of one length, measured in a fresh process: what one length leaves in the allocator
     (on a CPU, keep_freed_memory keeps it all) must neither slow nor crowd out the next."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, 'rows.json')
-        argv = [a for a in sys.argv[1:] if not a.startswith(('--seq_lens', '--json', '--plot'))]
-        subprocess.run([sys.executable, os.path.abspath(__file__), *argv, f'--seq_lens={T}', f'--tokens={args.tokens}',
-                        f'--json={path}', '--plot=', '--one_process'], check=True)
+        subprocess.run([sys.executable, os.path.abspath(__file__), *child_argv(args, T, path)], check=True)
         with open(path) as f:
             return [{k: v for k, v in r.items() if k not in ('device', 'torch', 'dtype')} for r in json.load(f)]
 
@@ -354,7 +349,8 @@ def plot(rows, path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    ap.add_argument('--dtype', default='bfloat16', choices=('float32', 'bfloat16', 'float16'))
+    ap.add_argument('--dtype', default='auto', choices=('auto', 'float32', 'bfloat16', 'float16'),
+                    help="autocast dtype; auto: as train.py chooses it (bf16 only where it is fast)")
     ap.add_argument('--seq_lens', type=lambda s: [int(x) for x in s.split(',')], default=None)
     ap.add_argument('--tokens', type=int, default=None, help='tokens per step (default: the longest length)')
     ap.add_argument('--warmup', type=int, default=0, help='untimed calls after the first one')
@@ -376,12 +372,14 @@ def main():
     if args.quick:
         args.repeats = 2
     args.tokens = args.tokens or max(args.seq_lens)
+    chosen = args.dtype == 'auto'
+    args.dtype = auto_dtype(args.device.split(':')[0]) if chosen else args.dtype
     if not gpu:
         keep_freed_memory()
     torch.manual_seed(0)
     ctx = nullcontext() if args.dtype == 'float32' else torch.autocast(args.device.split(':')[0], dtype=getattr(torch, args.dtype))
     name = torch.cuda.get_device_name() if gpu else 'CPU'
-    print(f"{name}, torch {torch.__version__}, {args.dtype}, {args.tokens} tokens per step, "
+    print(f"{name}, torch {torch.__version__}, {args.dtype}{' (auto)' if chosen else ''}, {args.tokens} tokens per step, "
           f"compile={args.compile}, median of {args.repeats} after {1 + args.warmup} warm-up")
     if args.generate:
         args.gen_lens = args.gen_lens or ([128, 512, 2048] if args.quick else [128, 512, 1024, 2048, 4096, 8192])

@@ -18,6 +18,7 @@ import glob
 import json
 import math
 import os
+import re
 import statistics
 import sys
 
@@ -102,66 +103,80 @@ def setting(r):
     return cfg['dataset'], cfg['block_size'], r.get('tokenizer'), stride
 
 
+def arm_name(folder):
+    """The name a run folder gives its arm: study/grassmann_pre_layer-seed43 -> grassmann_pre_layer."""
+    return re.sub(r'-seed\d+$', '', os.path.basename(os.path.normpath(folder)))
+
+
 def group_runs(runs):
-    """[(label, [folders])]: runs whose configs differ only in IO_KEYS share a group."""
+    """[(label, [folders])], attention groups first: runs whose configs differ only in IO_KEYS share a group."""
     groups = {}
     for folder, r in runs.items():
         key = json.dumps({k: v for k, v in r['config'].items() if k not in IO_KEYS}, sort_keys=True)
         groups.setdefault(key, []).append(folder)
     configs = {k: json.loads(k) for k in groups}
+    # folders named <arm>-seed<N> (make study, make reproduce) name their group
+    names = {k: {arm_name(f) for f in folders} if all(re.search(r'-seed\d+$', os.path.normpath(f)) for f in folders)
+             else {None} for k, folders in groups.items()}
     labels = []
     for key, folders in groups.items():
         cfg = configs[key]
-        # name a group by its mixer, plus whatever sets it apart from the other groups of that mixer
-        others = [c for k, c in configs.items() if k != key and c.get('mixer') == cfg.get('mixer')]
-        extra = sorted(k for k in cfg if any(o.get(k) != cfg[k] for o in others))
-        label = cfg.get('mixer', '?') + (f" ({', '.join(f'{k}={cfg[k]}' for k in extra)})" if extra else '')
-        labels.append((label, folders))
-    return sorted(labels, key=lambda g: (g[0] != 'attention', g[0]))
+        if len(names[key]) == 1 and None not in names[key] and all(names[o] != names[key] for o in groups if o != key):
+            label = next(iter(names[key]))  # the folders name the arm (make study, make reproduce)
+        else:  # its mixer, plus whatever sets it apart from the other groups of that mixer
+            others = [c for k, c in configs.items() if k != key and c.get('mixer') == cfg.get('mixer')]
+            extra = sorted(k for k in cfg if any(o.get(k) != cfg[k] for o in others))
+            label = cfg.get('mixer', '?') + (f" ({', '.join(f'{k}={cfg[k]}' for k in extra)})" if extra else '')
+        labels.append((label, folders, cfg.get('mixer') == 'attention'))
+    return [(label, folders) for label, folders, att in sorted(labels, key=lambda g: (not g[2], g[0]))], \
+           [label for label, _, att in labels if att]
 
 
 def mean_std(xs, fmt='{:.2f}'):
     return fmt.format(statistics.mean(xs)) + (f" ± {fmt.format(statistics.stdev(xs))}" if len(xs) > 1 else '')
 
 
-def table(runs, groups):
-    lines = ['| model | params | seeds | best val ppl | test ppl | test bpb | best epoch | tokens/s | wall time | gap to attention |',
-             '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
-    base = next((folders for label, folders in groups if label == 'attention'), None)
-    base_ppl = statistics.mean(runs[f]['best']['val_ppl'] for f in base) if base else None
+def table(runs, groups, baselines):
+    """One row per group; a gap column and a Welch test against each attention group (baseline)."""
+    base = {label: [runs[f]['best']['val_ppl'] for f in folders] for label, folders in groups if label in baselines}
+    gap_heads = ['gap to attention'] if len(base) == 1 else [f"gap to {b}" for b in base]
+    lines = ['| model | params | seeds | best val ppl | test ppl | test bpb | best epoch | tokens/s | wall time | '
+             + ' | '.join(gap_heads) + ' |', '| --- ' + '| ---: ' * (9 + len(gap_heads)) + '|']
     notes = []
     for label, folders in groups:
         rs = [runs[f] for f in folders]
         val = [r['best']['val_ppl'] for r in rs]
         tok_s = [statistics.mean(h['tokens_per_s'] for h in r['history']) for r in rs]
-        gap = f"{(statistics.mean(val) - base_ppl) / base_ppl:+.1%}" if base_ppl and folders is not base else '-'
+        gaps = [f"{(statistics.mean(val) - statistics.mean(b)) / statistics.mean(b):+.1%}" if name != label else '-'
+                for name, b in base.items()]
         lines.append(f"| {label} | {rs[0]['n_params']:,} | {len(rs)} | {mean_std(val)} | "
                      f"{mean_std([r['test']['ppl'] for r in rs])} | "
                      f"{mean_std([r['test']['bpb'] for r in rs], '{:.4f}') if all('bpb' in r['test'] for r in rs) else '-'} | "
                      f"{mean_std([r['best']['epoch'] for r in rs])} | {mean_std(tok_s, '{:,.0f}')} | "
-                     f"{mean_std([r['wall_time_s'] / 60 for r in rs], '{:.1f}')} min | {gap} |")
-        if base and folders is not base:
-            base_val = [runs[f]['best']['val_ppl'] for f in base]
+                     f"{mean_std([r['wall_time_s'] / 60 for r in rs], '{:.1f}')} min | {' | '.join(gaps or ['-'])} |")
+        for name, base_val in base.items():
+            if name == label:
+                continue
             if len(val) >= 2 and len(base_val) >= 2:
                 t, df, p = welch(val, base_val)
                 verdict = 'significant' if p < 0.05 else 'not significant'
-                notes.append(f"- {label} vs attention, best val ppl: Welch's t = {t:.2f}, df = {df:.1f}, "
+                notes.append(f"- {label} vs {name}, best val ppl: Welch's t = {t:.2f}, df = {df:.1f}, "
                              f"p = {p:.3g}: the gap is {verdict} at the 5% level.")
             else:
-                notes.append(f"- {label} vs attention: fewer than two seeds on a side, so no significance test.")
+                notes.append(f"- {label} vs {name}: fewer than two seeds on a side, so no significance test.")
     return '\n'.join(lines + [''] + notes)
 
 
-def published_table(runs, groups, published):
+def published_table(runs, groups, baselines, published):
     """Our gap beside published ones: each source's Transformer and Grassmann validation perplexity.
     Perplexities under different tokenizers are not comparable with each other; the relative gap is."""
     lines = ['| source | Transformer | Grassmann | gap |', '| --- | ---: | ---: | ---: |']
     for label, att, gra in published:
         att, gra = float(att), float(gra)
         lines.append(f"| {label} (published) | {att:.2f} | {gra:.2f} | {(gra - att) / att:+.1%} |")
-    base = next((folders for label, folders in groups if label == 'attention'), None)
+    base = next((folders for label, folders in groups if label in baselines), None)
     for label, folders in groups:
-        if base and folders is not base:
+        if base and label not in baselines:
             a = statistics.mean(runs[f]['best']['val_ppl'] for f in base)
             g = statistics.mean(runs[f]['best']['val_ppl'] for f in folders)
             lines.append(f"| these runs: {label} | {a:.2f} | {g:.2f} | {(g - a) / a:+.1%} |")
@@ -197,10 +212,14 @@ def figures(runs, groups, out):
     for j, (what, key) in enumerate((('best val', 'best'), ('test', 'test'))):
         for i, (label, folders) in enumerate(groups):
             xs = [runs[f][key]['val_ppl' if key == 'best' else 'ppl'] for f in folders]
-            ax.bar(i + (j - 0.5) * width, statistics.mean(xs), width, yerr=statistics.stdev(xs) if len(xs) > 1 else 0,
+            x = i + (j - 0.5) * width
+            ax.bar(x, statistics.mean(xs), width, yerr=statistics.stdev(xs) if len(xs) > 1 else 0,
                    color=colours[label], alpha=1.0 if j == 0 else 0.55, capsize=4, label=f"{what}" if i == 0 else None)
-    ax.set_xticks(range(len(groups)), [label for label, _ in groups], fontsize=8)
-    ax.set_ylabel('perplexity (mean ± std over seeds)')
+            ax.plot([x] * len(xs), xs, 'k.', ms=4, label='one seed' if i == j == 0 else None)  # the spread, seed by seed
+    ax.set_xticks(range(len(groups)), [label for label, _ in groups], fontsize=8, rotation=20 if len(groups) > 4 else 0,
+                  ha='right' if len(groups) > 4 else 'center')
+    ax.set_ylim(bottom=min(min(r['best']['val_ppl'], r['test']['ppl']) for r in runs.values()) * 0.8)
+    ax.set_ylabel('perplexity (bars: mean ± std over seeds)')
     ax.legend()
     fig.tight_layout()
     fig.savefig(os.path.join(out, 'best.png'), dpi=120)
@@ -230,7 +249,7 @@ def main():
         listing = '; '.join(f"{dict(zip(SAME_KEYS, s))}: {', '.join(fs)}" for s, fs in settings.items())
         sys.exit(f"compare.py: error: these runs are not comparable, their {'/'.join(SAME_KEYS)} differ: "
                  f"{listing}. Compare each set on its own.")
-    groups = group_runs(runs)
+    groups, baselines = group_runs(runs)
     os.makedirs(args.out, exist_ok=True)
     figs = figures(runs, groups, args.out)
     any_run = next(iter(runs.values()))
@@ -239,7 +258,8 @@ def main():
             f"{any_run['config']['block_size']}, evaluation stride {any_run.get('eval_stride', any_run['config']['block_size'])}; "
             f"{any_run.get('device_name', any_run.get('device'))}, {any_run.get('dtype')}, torch {any_run.get('torch')}.\n"
             f"Perplexities are means ± standard deviations over seeds; tokens/s is the mean over evaluations.\n\n"
-            + table(runs, groups) + '\n' + (('\n' + published_table(runs, groups, args.published)) if args.published else '')
+            + table(runs, groups, baselines) + '\n'
+            + (('\n' + published_table(runs, groups, baselines, args.published)) if args.published else '')
             + ''.join(f"\n![{f}]({f})\n" for f in figs))
     tmp = os.path.join(args.out, 'results.md.tmp')
     with open(tmp, 'w') as f:

@@ -25,21 +25,6 @@ import torch
 import torch.distributed as dist
 
 
-def get_tokenizer(name, vocab=None):
-    """(encode, decode, vocab_size) of a tokenizer by its meta.json name: 'gpt2' (tiktoken's GPT-2 BPE), or
-    'bert-base-uncased' (WordPiece, lowercased, through `tokenizers`; vocab: the text of its vocab.txt,
-    one token per line, the line number its id). Neither adds special tokens."""
-    if name == 'gpt2':
-        import tiktoken
-        enc = tiktoken.get_encoding('gpt2')
-        return enc.encode_ordinary, enc.decode, enc.n_vocab
-    if name == 'bert-base-uncased':
-        from tokenizers import BertWordPieceTokenizer
-        tok = BertWordPieceTokenizer({t: i for i, t in enumerate(vocab.splitlines())}, lowercase=True)
-        return (lambda text: tok.encode(text, add_special_tokens=False).ids), tok.decode, tok.get_vocab_size()
-    raise ValueError(f"unknown tokenizer {name!r}: known are 'gpt2' and 'bert-base-uncased'")
-
-
 def load_meta(data_dir):
     path = os.path.join(data_dir, 'meta.json')
     if not os.path.isfile(path):

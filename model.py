@@ -4,7 +4,7 @@ The two language models compared by this project, in one file:
    Grassmann Flows as an Attention-Free Alternative for Sequence Modeling"),
 2) a size-matched causal Transformer on the same skeleton.
 The `mixer` flag picks one, the `norm` flag picks the paper's post-norm flow or a pre-norm variant.
-Every equation and every decision the paper leaves open is written down in GRASSMANN.md (shared/).
+Every equation and every decision the paper leaves open is written down in GRASSMANN.md, beside this file.
 
 Usage:
     from model import GPT, GPTConfig
@@ -13,13 +13,16 @@ Usage:
 """
 import inspect
 import math
+import os
+import re
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-# bf16 dense peak FLOP/s of the chips we know, by name; an unknown chip gets no MFU rather than a wrong one
+# bf16 dense peak FLOP/s of the chips we know, by model name (a whole word of the device name: 'L4' is
+# not an L40S, 'A10' not an A10G); an unknown chip gets no MFU rather than a wrong one
 PEAK_FLOPS = {'H100 PCIe': 756e12, 'H100': 989e12, 'H200': 989e12, 'A100': 312e12, 'L4': 121e12, 'A10': 125e12}
 
 # -----------------------------------------------------------------------------
@@ -39,11 +42,18 @@ class GPTConfig:
     lags: tuple = (1, 2, 4, 8, 12, 16)  # offsets Δ: position t is paired with t - Δ
     lag_schedule: str = 'all'  # 'all': every layer every lag | 'layer': layer l gets lags[l % len]
     plucker_eps: float = 1e-6  # floor on the Plücker norm
+    n_subspaces: int = 1  # H: H reductions of h_t, each read on its own Gr(2, r) (study variant; 1 is the paper's)
+    lag_weights: str = 'mean'  # 'mean' (the paper's) | 'learned': a softmax over the valid lags from h_t
     pos_emb: bool = True  # a learned position table (the paper's); without it the lags alone carry order
 
     def __post_init__(self):
+        for field in ('block_size', 'vocab_size', 'n_layer', 'n_head', 'n_embd', 'reduced_dim', 'n_subspaces'):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"GPTConfig.{field}={value!r}: allowed values are integers")
         self.lags = tuple(self.lags)  # configs and checkpoints may hand us a list
-        choices = dict(mixer=('grassmann', 'attention'), norm=('post', 'pre'), lag_schedule=('all', 'layer'))
+        choices = dict(mixer=('grassmann', 'attention'), norm=('post', 'pre'), lag_schedule=('all', 'layer'),
+                       lag_weights=('mean', 'learned'))
         for field, allowed in choices.items():
             if getattr(self, field) not in allowed:
                 raise ValueError(f"GPTConfig.{field}={getattr(self, field)!r}: allowed values are {allowed}")
@@ -53,7 +63,7 @@ class GPTConfig:
             raise ValueError(f"GPTConfig.n_embd={self.n_embd} must be divisible by n_head={self.n_head} (n_head >= 1)")
         if self.reduced_dim < 2:
             raise ValueError(f"GPTConfig.reduced_dim={self.reduced_dim}: allowed values are integers >= 2 (a plane needs 2 dimensions)")
-        for field in ('block_size', 'vocab_size', 'n_layer', 'n_embd'):
+        for field in ('block_size', 'vocab_size', 'n_layer', 'n_embd', 'n_subspaces'):
             if getattr(self, field) < 1:
                 raise ValueError(f"GPTConfig.{field}={getattr(self, field)}: allowed values are integers >= 1")
         if not 0.0 <= self.dropout < 1.0:
@@ -113,82 +123,107 @@ class GrassmannMixer(nn.Module):
 
     def __init__(self, config, lags):
         super().__init__()
-        r = config.reduced_dim
-        self.lags, self.eps = tuple(lags), config.plucker_eps
-        self.reduce = nn.Linear(config.n_embd, r, bias=config.bias)  # step 1: W_red
-        self.project = nn.Linear(r * (r - 1) // 2, config.n_embd, bias=config.bias)  # step 6: W_plü
-        self.gate = nn.Linear(2 * config.n_embd, config.n_embd, bias=config.bias)  # step 7: W_gate
+        r, H, d = config.reduced_dim, config.n_subspaces, config.n_embd
+        self.lags, self.eps, self.n_subspaces = tuple(lags), config.plucker_eps, H
+        self.reduce = nn.Linear(d, H * r, bias=config.bias)  # step 1: W_red, H vectors z_t^k of r numbers
+        self.project = nn.Linear(H * (r * (r - 1) // 2), d, bias=config.bias)  # step 6: W_plü, one for all lags
+        self.gate = nn.Linear(2 * d, d, bias=config.bias)  # step 7: W_gate
+        # step 5 as a weighted mean: the weight of each lag at t comes from h_t (study variant)
+        self.lag_logits = nn.Linear(d, len(self.lags), bias=config.bias) if config.lag_weights == 'learned' else None
 
     def forward(self, h, reference=False, cache=None):
-        # the Plücker steps run in float32: in bf16 the norms of near-parallel pairs would be noise
-        z = self.reduce(h).float()  # (B, T, r)
+        B, T, _ = h.shape
+        keep = max(self.lags)
+        # the Plücker steps run in float32 at least: in bf16 the norms of near-parallel pairs would be noise
+        z = self.reduce(h)
+        z = (z.float() if z.element_size() < 4 else z).view(B, T, self.n_subspaces, -1)  # (B, T, H, r)
+        start = cache.get('n', 0) if cache is not None else 0
+        a = self.lag_weights(h, start)  # (B, T, len(lags)), or None for the plain mean
         if reference:
-            g = self.project(self.plucker_mean_reference(z).to(h.dtype))  # (B, T, d)
+            g = self.project(self.plucker_mean_reference(z, a).to(h.dtype))  # (B, T, d)
         elif cache is None:
-            g = self.project_wedge(z, self.lag_mean(F.pad(z, (0, 0, max(self.lags), 0))))  # (B, T, d)
+            g = self.project_wedge(z, self.lag_mean(F.pad(z, (0, 0, 0, 0, keep, 0)), a=a))  # (B, T, d)
         else:  # decoding: all that earlier positions leave is the ring of their last max(lags) z
-            n, keep = cache.get('n', 0), max(self.lags)
-            past = cache.get('z', z.new_zeros(z.size(0), keep, z.size(2)))  # (B, keep, r), zeros before position 0
-            z_all = torch.cat([past, z], dim=1)  # (B, keep + T, r)
-            g = self.project_wedge(z, self.lag_mean(z_all, n))
-            cache['z'], cache['n'] = z_all[:, -keep:], n + z.size(1)
+            past = cache.get('z', z.new_zeros(B, keep, *z.shape[2:]))  # (B, keep, H, r), zeros before position 0
+            z_all = torch.cat([past, z], dim=1)  # (B, keep + T, H, r)
+            g = self.project_wedge(z, self.lag_mean(z_all, start, a))
+            cache['z'], cache['n'] = z_all[:, -keep:], start + T
         alpha = torch.sigmoid(self.gate(torch.cat([h, g.to(h.dtype)], dim=-1)))
         return alpha * h + (1 - alpha) * g
 
-    def lag_mean(self, z_all, start=0):
+    def lag_weights(self, h, start=0):
+        """Learned lag weights a_t = softmax over the lags valid at t of W_lag h_t + b_lag, (B, T, L);
+        lags reaching before position 0 get no weight, and position 0 none at all (so p̄_0 = 0)."""
+        if self.lag_logits is None:
+            return None
+        pos = torch.arange(start, start + h.size(1), device=h.device).view(-1, 1)
+        valid = pos >= torch.tensor(self.lags, device=h.device)  # (T, L)
+        # a finite floor, not -inf: at t = 0 every lag is invalid, and softmax of all -inf is NaN
+        logits = self.lag_logits(h)
+        a = torch.softmax((logits.float() if logits.element_size() < 4 else logits).masked_fill(~valid, -1e30), dim=-1)
+        return a * valid
+
+    def lag_mean(self, z_all, start=0, a=None):
         """Steps 2-5 without a Plücker vector per lag. The wedge is bilinear and z_t ∧ z_t = 0, so the
         mean of the normalised wedges z_t ∧ z_{t-Δ} is z_t ∧ w_t, w_t = mean_Δ b_Δ / ‖z_t ∧ z_{t-Δ}‖,
         with b_Δ the part of z_{t-Δ} orthogonal to z_t; and ‖z_t ∧ z_{t-Δ}‖ = ‖z_t‖ ‖b_Δ‖ (Lagrange's
         identity, in the form that does not cancel: a near-parallel pair stays a small, exact b_Δ).
-        z_all (B, keep + T, r): the max(lags) = keep positions before `start` (zeros before position 0),
-        then the T positions start .. start+T-1 whose w is returned."""
+        z_all (B, keep + T, H, r): the max(lags) = keep positions before `start` (zeros before position 0),
+        then the T positions start .. start+T-1 whose w (B, T, H, r) is returned. With lag weights a
+        (B, T, L) the mean becomes the weighted sum Σ_Δ a_Δ b_Δ / ‖z_t ∧ z_{t-Δ}‖."""
         keep = max(self.lags)
         T = z_all.size(1) - keep
-        z_all = z_all.transpose(0, 1).contiguous()  # (keep + T, B, r): time outermost, each lag a contiguous slice
-        z = z_all[keep:]  # (T, B, r)
-        zz = (z * z).sum(-1, keepdim=True)  # (T, B, 1) ‖z_t‖²
+        z_all = z_all.transpose(0, 1).contiguous()  # (keep + T, B, H, r): time outermost, each lag a contiguous slice
+        z = z_all[keep:]  # (T, B, H, r)
+        zz = (z * z).sum(-1, keepdim=True)  # (T, B, H, 1) ‖z_t‖²
+        if a is not None:
+            a = a.permute(2, 1, 0)[..., None, None]  # (L, T, B, 1, 1)
         w = torch.zeros_like(z)
-        count = torch.zeros(T, 1, 1, device=z.device)
-        pos = torch.arange(start, start + T, device=z.device).view(T, 1, 1)  # positions of z
-        for lag in self.lags:
-            z_lag = z_all[keep - lag:keep - lag + T]  # (T, B, r) z_{t-Δ}, zero before position 0
-            b = z_lag - (z * z_lag).sum(-1, keepdim=True) / zz.clamp_min(1e-30) * z  # (T, B, r)
+        count = torch.zeros(T, 1, 1, 1, device=z.device)
+        pos = torch.arange(start, start + T, device=z.device).view(T, 1, 1, 1)  # positions of z
+        for k, lag in enumerate(self.lags):
+            z_lag = z_all[keep - lag:keep - lag + T]  # (T, B, H, r) z_{t-Δ}, zero before position 0
+            b = z_lag - (z * z_lag).sum(-1, keepdim=True) / zz.clamp_min(1e-30) * z  # (T, B, H, r)
             # clamping the square at eps² is max(‖p‖, eps) and keeps sqrt's gradient finite
-            w = w + b / (zz * (b * b).sum(-1, keepdim=True)).clamp_min(self.eps ** 2).sqrt()
+            term = b / (zz * (b * b).sum(-1, keepdim=True)).clamp_min(self.eps ** 2).sqrt()
+            w = w + (term if a is None else a[k] * term)
             count = count + (pos >= lag)
-        return (w / count.clamp_min(1)).transpose(0, 1)  # (B, T, r); no valid lag (t = 0): w = 0, so p̄ = 0
+        w = w / count.clamp_min(1) if a is None else w  # no valid lag (t = 0): w = 0, so p̄ = 0
+        return w.transpose(0, 1)  # (B, T, H, r)
 
     def plucker_mean(self, z):
-        """p̄_t of step 5, computed as the single wedge z_t ∧ w_t."""
-        return plucker(z, self.lag_mean(F.pad(z, (0, 0, max(self.lags), 0))))
+        """p̄_t of step 5 for z (B, T, H, r), computed as the single wedge z_t ∧ w_t: (B, T, H·C(r,2))."""
+        return plucker(z, self.lag_mean(F.pad(z, (0, 0, 0, 0, max(self.lags), 0)))).flatten(-2)
 
     def project_wedge(self, z, w):
-        """Step 6, W_plü (z ∧ w) + b_plü. For many tokens, without the Plücker vector: with A the
-        antisymmetric (d, r, r) form of W_plü, W_plü (z ∧ w) = Σ_ij A_ij z_i w_j, one matmul over the
-        outer product z ⊗ w (r² = 1024 inputs instead of 496, but no gather and no scatter in the
-        backward pass). For a few tokens (decoding), building A would cost more than it saves."""
-        W, r = self.project.weight, z.size(-1)  # (d, C(r,2))
-        if z.shape[:-1].numel() <= r * r:
-            return self.project(plucker(z, w).to(self.reduce.weight.dtype))
+        """Step 6, W_plü [z^1 ∧ w^1; ...; z^H ∧ w^H] + b_plü for z, w (B, T, H, r). For many tokens,
+        without the Plücker vector: with A the antisymmetric (d, H, r, r) form of W_plü,
+        W_plü (z ∧ w) = Σ_kij A_kij z_ki w_kj, one matmul over the outer products z^k ⊗ w^k (r² inputs
+        per subspace instead of C(r,2), but no gather and no scatter in the backward pass). For a few
+        tokens (decoding), building A would cost more than it saves."""
+        W, (H, r) = self.project.weight, z.shape[-2:]  # (d, H·C(r,2))
+        if z.shape[:-2].numel() <= r * r:
+            return self.project(plucker(z, w).flatten(-2).to(self.reduce.weight.dtype))
         i, j = torch.triu_indices(r, r, 1, device=W.device)
-        A = W.new_zeros(W.size(0), r, r)
-        A[:, i, j] = W
-        A = A - A.transpose(1, 2)  # (d, r, r)
-        outer = (z.unsqueeze(-1) * w.unsqueeze(-2)).flatten(-2)  # (B, T, r²)
-        return F.linear(outer.to(self.reduce.weight.dtype), A.view(W.size(0), r * r), self.project.bias)
+        A = W.new_zeros(W.size(0), H, r, r)
+        A[:, :, i, j] = W.view(W.size(0), H, -1)
+        A = A - A.transpose(-1, -2)  # (d, H, r, r)
+        outer = (z.unsqueeze(-1) * w.unsqueeze(-2)).flatten(-3)  # (B, T, H·r²)
+        return F.linear(outer.to(self.reduce.weight.dtype), A.view(W.size(0), H * r * r), self.project.bias)
 
-    def plucker_mean_reference(self, z):
-        """Steps 2-5 as the spec writes them: a normalised Plücker vector per lag, then their mean."""
-        B, T, r = z.shape
-        total, count = 0, torch.zeros(T, 1, device=z.device)
-        for lag in self.lags:
+    def plucker_mean_reference(self, z, a=None):
+        """Steps 2-5 as the spec writes them: a normalised Plücker vector per lag and subspace, then
+        their mean (or their sum weighted by a), the subspaces concatenated: (B, T, H·C(r,2))."""
+        B, T, H, r = z.shape
+        total, count = z.new_zeros(B, T, H, r * (r - 1) // 2), torch.zeros(T, 1, 1, device=z.device)
+        for k, lag in enumerate(self.lags):
             if lag >= T:
                 continue
-            p = plucker(z[:, lag:], z[:, :-lag])  # (B, T-Δ, C(r,2)) for t = Δ .. T-1
-            p = p / p.norm(dim=-1, keepdim=True).clamp_min(self.eps)
-            total = total + F.pad(p, (0, 0, lag, 0))
+            p = plucker(z[:, lag:], z[:, :-lag])  # (B, T-Δ, H, C(r,2)) for t = Δ .. T-1
+            p = F.pad(p / p.norm(dim=-1, keepdim=True).clamp_min(self.eps), (0, 0, 0, 0, lag, 0))
+            total = total + (p if a is None else a[..., k, None, None] * p)
             count[lag:] += 1
-        return total / count.clamp_min(1) if torch.is_tensor(total) else z.new_zeros(B, T, r * (r - 1) // 2)
+        return (total / count.clamp_min(1) if a is None else total).flatten(-2)
 
 
 class MLP(nn.Module):
@@ -295,23 +330,26 @@ class GPT(nn.Module):
         every matmul of this architecture (2 FLOPs per multiply-add), plus the Grassmann mixer's own
         elementwise Plücker terms. Attention scores count the full T x T matrix, as is customary; W_plü
         counts its C(r,2) inputs, though project_wedge feeds it r² (model FLOPs, not hardware FLOPs)."""
-        cfg, d = self.config, self.config.n_embd
-        r = cfg.reduced_dim
-        per_layer = 2 * 2 * d * 4 * d  # MLP
-        if cfg.mixer == 'attention':
-            per_layer += 2 * d * 3 * d + 2 * d * d + 2 * 2 * seq_len * d  # qkv, proj, q·k and att·v
-        else:
-            pairs = r * (r - 1) // 2
-            per_layer += 2 * d * r + 2 * pairs * d + 2 * 2 * d * d  # reduce, project, gate
-            per_layer += 3 * pairs + 4 * r * len(cfg.lags)  # wedge z_t ∧ w_t; per lag a dot and an axpy
-        return 3 * (cfg.n_layer * per_layer + 2 * d * cfg.vocab_size)  # + the LM head
+        cfg, d, r, H = self.config, self.config.n_embd, self.config.reduced_dim, self.config.n_subspaces
+        total = 2 * d * cfg.vocab_size  # the LM head
+        for layer in range(cfg.n_layer):
+            total += 2 * 2 * d * 4 * d  # MLP
+            if cfg.mixer == 'attention':
+                total += 2 * d * 3 * d + 2 * d * d + 2 * 2 * seq_len * d  # qkv, proj, q·k and att·v
+                continue
+            pairs, L = r * (r - 1) // 2, len(cfg.layer_lags(layer))
+            total += 2 * d * H * r + 2 * H * pairs * d + 2 * 2 * d * d  # reduce, project, gate
+            total += H * (3 * pairs + 4 * r * L)  # wedge z_t ∧ w_t; per lag a dot and an axpy
+            total += 2 * d * L if cfg.lag_weights == 'learned' else 0  # the lag logits
+        return 3 * total
 
     def estimate_mfu(self, seq_len, tokens_per_s, device, dtype):
         """Model FLOPs utilisation of one device processing tokens_per_s, or None where the peak is unknown."""
         if not str(device).startswith('cuda') or dtype not in ('bfloat16', 'float16'):
             return None
         name = torch.cuda.get_device_name(device)
-        peak = next((v for k, v in PEAK_FLOPS.items() if k in name), None)
+        peak = next((PEAK_FLOPS[k] for k in sorted(PEAK_FLOPS, key=len, reverse=True)  # 'H100 PCIe' before 'H100'
+                     if re.search(rf'(?<![\w-]){re.escape(k)}(?![\w])', name)), None)
         return self.flops_per_token(seq_len) * tokens_per_s / peak if peak else None
 
     @torch.no_grad()
@@ -339,15 +377,18 @@ class GPT(nn.Module):
                 on_token(idx_next)
         return idx
 
-def keep_freed_memory():
-    """For CPU runs: glibc returns every freed block over 32 MB to the kernel, which zeroes it again page
-    by page at the next allocation. With a 50k-entry vocabulary the logits are such blocks, and on a CPU
-    that costs more time than the model itself; serve them from the heap, and keep the heap."""
-    import ctypes
+
+def load_checkpoint(path, keys=('model', 'model_args')):
+    """What train.py saved at `path` (on the CPU), or a ValueError that names the file and what is wrong
+    with it: missing, damaged (truncated, overwritten) or lacking one of `keys`."""
+    if not os.path.isfile(path):
+        raise ValueError(f"{path} not found")
     try:
-        libc = ctypes.CDLL('libc.so.6')
-    except OSError:
-        return  # not glibc: nothing to tune
-    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
-    libc.mallopt(M_MMAP_MAX, 0)
-    libc.mallopt(M_TRIM_THRESHOLD, -1)  # -1: never trim
+        ckpt = torch.load(path, map_location='cpu', weights_only=False)
+    except Exception as e:  # a truncated zip, a pickle of something else, an overwritten file: all say the same
+        raise ValueError(f"{path} is damaged or is not a checkpoint written by train.py "
+                         f"({type(e).__name__}: {str(e)[:200]}); delete it, or train again") from None
+    missing = [k for k in keys if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise ValueError(f"{path} is not a complete checkpoint of train.py: it lacks {', '.join(missing)}")
+    return ckpt

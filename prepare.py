@@ -8,6 +8,8 @@ Usage:
     python prepare.py --src PATH --variant tokens       # offline: a folder or zip holding the split files
     python prepare.py --url URL --out data/wikitext2    # another download address / output folder
     python prepare.py --tokenizer bert [--vocab vocab.txt]   # WordPiece, into data/wikitext2_bert
+    python prepare.py --src testdata/wikitext-2 --variant tokens --sha256 testdata/wikitext-2/SHA256SUMS
+                                                        # a slice or other copy, checked against its own hashes
 
 Writes OUT/train.bin, OUT/val.bin, OUT/test.bin and OUT/meta.json (and OUT/vocab.txt for bert). Each
 split file is encoded as one string with no special tokens added, and every source file (and the
@@ -75,8 +77,20 @@ def download(urls, what='WikiText-2'):
          "(a folder or zip holding the three wiki.{train,valid,test} files)")
 
 
-def read_splits(src, variant):
-    """{our split: (file name, bytes)} from a folder, a zip file or a zip's bytes."""
+def read_sha256sums(path):
+    """{file name: sha256} from a file in `sha256sum`'s format (one '<hex>  <name>' per line)."""
+    try:
+        lines = [line.split() for line in open(path, encoding='utf-8') if line.strip()]
+    except OSError as e:
+        fail(f"--sha256 {path}: cannot read it ({e})")
+    if not lines or any(len(parts) != 2 or len(parts[0]) != 64 for parts in lines):
+        fail(f"--sha256 {path}: expected lines of '<sha256>  <file name>', as sha256sum writes them")
+    return {os.path.basename(name.lstrip('*')): digest.lower() for digest, name in lines}
+
+
+def read_splits(src, variant, known=SHA256):
+    """{our split: (file name, bytes, sha256)} from a folder, a zip file or a zip's bytes, each file
+    checked against its hash in `known`."""
     names = {split: f"wiki.{theirs}.{variant}" for split, theirs in SPLITS.items()}
     if isinstance(src, str) and os.path.isdir(src):
         found = {f: os.path.join(d, f) for d, _, files in os.walk(src) for f in files}
@@ -101,11 +115,28 @@ def read_splits(src, variant):
         except (zipfile.BadZipFile, OSError, EOFError) as e:
             fail(f"cannot read {name} from {src if isinstance(src, str) else 'the download'}: {e} (truncated archive?)")
         digest = hashlib.sha256(data).hexdigest()
-        if digest != SHA256[name]:
-            fail(f"{name}: sha256 mismatch, expected {SHA256[name]}, got {digest}: "
+        if name not in known:
+            fail(f"{name}: no sha256 for it in the --sha256 file: add one, or leave --sha256 out")
+        if digest != known[name]:
+            fail(f"{name}: sha256 mismatch, expected {known[name]}, got {digest}: "
                  "a corrupt or different copy of WikiText-2")
-        out[split] = (name, data)
+        out[split] = (name, data, digest)
     return out
+
+
+def get_tokenizer(name, vocab=None):
+    """(encode, decode, vocab_size) of a tokenizer by its meta.json name: 'gpt2' (tiktoken's GPT-2 BPE), or
+    'bert-base-uncased' (WordPiece, lowercased, through `tokenizers`; vocab: the text of its vocab.txt,
+    one token per line, the line number its id). Neither adds special tokens."""
+    if name == 'gpt2':
+        import tiktoken
+        enc = tiktoken.get_encoding('gpt2')
+        return enc.encode_ordinary, enc.decode, enc.n_vocab
+    if name == 'bert-base-uncased':
+        from tokenizers import BertWordPieceTokenizer
+        tok = BertWordPieceTokenizer({t: i for i, t in enumerate(vocab.splitlines())}, lowercase=True)
+        return (lambda text: tok.encode(text, add_special_tokens=False).ids), tok.decode, tok.get_vocab_size()
+    raise ValueError(f"unknown tokenizer {name!r}: known are 'gpt2' and 'bert-base-uncased'")
 
 
 def write_atomic(path, data):
@@ -123,14 +154,16 @@ def main():
     ap.add_argument('--tokenizer', choices=tuple(TOKENIZERS), default='gpt2')
     ap.add_argument('--vocab', help='bert: a local bert-base-uncased vocab.txt (default: download it)')
     ap.add_argument('--out', help='output folder (default: data/wikitext2, or data/wikitext2_bert for bert)')
+    ap.add_argument('--sha256', help="check the split files against this sha256sum-format file instead of "
+                                     "WikiText-2's known hashes (a slice, or another copy)")
     args = ap.parse_args()
     out = args.out or os.path.join('data', 'wikitext2' if args.tokenizer == 'gpt2' else 'wikitext2_bert')
 
     if args.src and not os.path.exists(args.src):
         fail(f"--src {args.src} does not exist")
-    splits = read_splits(args.src or download([args.url] if args.url else URLS[args.variant]), args.variant)
+    known = read_sha256sums(args.sha256) if args.sha256 else SHA256
+    splits = read_splits(args.src or download([args.url] if args.url else URLS[args.variant]), args.variant, known)
 
-    from data import get_tokenizer
     vocab = None
     if args.tokenizer == 'bert':
         if args.vocab and not os.path.isfile(args.vocab):
@@ -143,15 +176,15 @@ def main():
         encode, _, vocab_size = get_tokenizer(TOKENIZERS[args.tokenizer], vocab.decode('utf-8') if vocab else None)
     except Exception as e:
         fail(f"cannot load the {args.tokenizer} tokenizer ({e}). Offline, tiktoken needs TIKTOKEN_CACHE_DIR "
-             "pointing at a folder holding its files (e.g. ../shared/data/tiktoken_cache)")
+             "pointing at a folder holding its files (tiktoken's cache of the GPT-2 BPE)")
     meta = {'tokenizer': TOKENIZERS[args.tokenizer], 'vocab_size': vocab_size, 'dataset': 'wikitext-2',
             'variant': args.variant, 'splits': {}}
     arrays = {}
-    for split, (name, data) in splits.items():
+    for split, (name, data, digest) in splits.items():
         text = data.decode('utf-8')
         ids = np.array(encode(text), dtype=np.uint16)  # both vocabularies fit in uint16
         arrays[split] = ids
-        meta['splits'][split] = {'file': name, 'sha256': SHA256[name], 'tokens': len(ids),
+        meta['splits'][split] = {'file': name, 'sha256': digest, 'tokens': len(ids),
                                  'bytes': len(data), 'words': len(text.split())}
         print(f"{split}: {name}, {len(ids):,} tokens, {len(data):,} bytes, {meta['splits'][split]['words']:,} words")
 

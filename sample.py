@@ -17,12 +17,12 @@ from contextlib import nullcontext
 import torch
 
 from configurator import configure
-from data import get_tokenizer
-from model import GPT, GPTConfig
+from model import GPT, GPTConfig, load_checkpoint
+from prepare import get_tokenizer
 
 # -----------------------------------------------------------------------------
 out_dir = 'out'
-start = '\n'  # a string, or FILE:path to read the prompt from a file
+start = ''  # a string, or FILE:path; '': a new line (GPT-2 BPE), or '=' with WordPiece, which has no newline token
 num_samples = 3
 max_new_tokens = 200
 temperature = 0.8  # < 1 sharpens, > 1 flattens the distribution
@@ -30,7 +30,6 @@ top_k = 200  # None: sample from the whole vocabulary
 seed = 1337
 device = 'auto'
 dtype = 'float32'
-compile = False
 incremental = True
 stream = False  # print each token as it is sampled (with num_samples=1 reads best)
 # -----------------------------------------------------------------------------
@@ -49,20 +48,21 @@ if not os.path.isfile(path):
 if start.startswith('FILE:'):
     with open(start[5:], encoding='utf-8') as f:
         start = f.read()
-if not start:
-    sys.exit("sample.py: error: the prompt is empty: give --start=TEXT or --start=FILE:path with some text")
+    if not start:
+        sys.exit("sample.py: error: the prompt file is empty: give --start=TEXT or --start=FILE:path with some text")
 
 torch.manual_seed(seed)
-ckpt = torch.load(path, map_location=device, weights_only=False)
-model = GPT(GPTConfig(**ckpt['model_args']))
-model.load_state_dict(ckpt['model'])
-model.eval().to(device)
-if compile:
-    model = torch.compile(model)
 try:
+    ckpt = load_checkpoint(path, ('model', 'model_args', 'tokenizer'))
+    model = GPT(GPTConfig(**ckpt['model_args']))
+    model.load_state_dict(ckpt['model'])
     encode, decode, _ = get_tokenizer(ckpt['tokenizer'], ckpt.get('tokenizer_vocab'))
 except ValueError as e:
-    sys.exit(f"sample.py: error: {path}: {e}")
+    sys.exit(f"sample.py: error: {e}" if str(e).startswith(path) else f"sample.py: error: {path}: {e}")
+model.eval().to(device)
+if not start:  # WikiText-2's articles begin ' = Title = '; WordPiece drops newlines, so it starts there
+    start = '=' if ckpt['tokenizer'] == 'bert-base-uncased' else '\n'
+
 ids = encode(start)
 if not ids:
     sys.exit(f"sample.py: error: the prompt {start!r} encodes to no tokens")

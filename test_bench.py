@@ -1,5 +1,6 @@
 """
-bench.py end to end on a tiny sweep: every row it promises, in the table, the JSON and the figure.
+bench.py end to end on a tiny sweep: every row it promises, in the table, the JSON and the figure; and
+the parts of it that a tiny CPU sweep cannot show (its clock, its GPU memory figure).
 
 Usage: python -m pytest -q test_bench.py
 """
@@ -7,25 +8,70 @@ import json
 import os
 import subprocess
 import sys
+import time
+
+import pytest
+import torch
+
+import bench
+from hardware import auto_dtype
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
-def test_bench_writes_rows_table_and_plot(tmp_path):
-    cmd = [sys.executable, os.path.join(ROOT, 'bench.py'), '--seq_lens=16,32', '--tokens=64', '--repeats=1',
-           '--device=cpu', f'--json={tmp_path / "bench.json"}', f'--plot={tmp_path / "bench.png"}']
+def run_bench(tmp_path, *args):
+    cmd = [sys.executable, os.path.join(ROOT, 'bench.py'), *args]
+    t0 = time.perf_counter()
     p = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
+    return p, time.perf_counter() - t0
+
+
+def test_bench_writes_rows_table_and_plot(tmp_path):
+    # the space-separated form of every argument, as argparse allows it: the per-length children must get it too
+    p, wall = run_bench(tmp_path, '--seq_lens', '16,32', '--tokens', '64', '--repeats', '1', '--device', 'cpu',
+                        '--json', str(tmp_path / 'bench.json'), '--plot', str(tmp_path / 'bench.png'))
     rows = json.load(open(tmp_path / 'bench.json'))
     whats = ('train_step', 'forward', 'mixer_fwd', 'mixer_fwdbwd')
     assert sorted((r['mixer'], r['seq_len'], r['what']) for r in rows) == sorted(
         (m, T, w) for m in ('attention', 'grassmann') for T in (16, 32) for w in whats)
     for r in rows:
-        assert r['ms'] > 0 and r['tokens_per_s'] == r['batch_size'] * r['seq_len'] / r['ms'] * 1000
         assert r['batch_size'] * r['seq_len'] == 64
+        # 64 tokens a call (the command line's), in r['ms'] milliseconds; each call ran twice (first + 1 repeat)
+        assert r['tokens_per_s'] == pytest.approx(64 / (r['ms'] / 1000), rel=1e-9)
+        assert 0 < 2 * r['ms'] / 1000 < wall
         # on a CPU, memory is what backward keeps: none for forward-only calls
         assert (r['peak_mem_mb'] is None) == (r['what'] in ('forward', 'mixer_fwd'))
     for what in whats:
         assert f'\n{what}:' in p.stdout
     assert 'targets:' in p.stdout
+    assert f"{auto_dtype('cpu')} (auto)" in p.stdout and {r['dtype'] for r in rows} == {auto_dtype('cpu')}
     assert (tmp_path / 'bench.png').stat().st_size > 0
+
+
+def test_median_ms_is_milliseconds_of_the_call():
+    ms = bench.median_ms(lambda: time.sleep(0.02), 'cpu', warmup=0, repeats=3)
+    assert 19 <= ms < 60
+
+
+def test_auto_dtype_takes_bf16_on_a_cpu_only_where_it_is_fast(monkeypatch):
+    import hardware
+    monkeypatch.setattr(hardware, 'cpu_has_fast_bf16', lambda: False)
+    assert auto_dtype('cpu') == 'float32'
+    monkeypatch.setattr(hardware, 'cpu_has_fast_bf16', lambda: True)
+    assert auto_dtype('cpu') == 'bfloat16' and auto_dtype('mps') == 'float32'
+
+
+def test_gpu_memory_of_a_train_step_covers_the_whole_step(monkeypatch):
+    """On a GPU the figure is the peak of the call itself (backward included), not of a forward pass."""
+    peak = {'now': 0, 'max': 0}
+
+    def allocate(mb):
+        peak['now'] += mb * 2**20
+        peak['max'] = max(peak['max'], peak['now'])
+    for name, fn in (('synchronize', lambda: None), ('reset_peak_memory_stats', lambda: peak.update(max=peak['now'])),
+                     ('memory_allocated', lambda: peak['now']), ('max_memory_allocated', lambda: peak['max'])):
+        monkeypatch.setattr(torch.cuda, name, fn)
+    step = lambda: (allocate(10), allocate(30), allocate(-40))  # forward 10 MB, backward 30 MB more, then freed
+    forward_only = lambda: (allocate(10), allocate(-10))
+    assert bench.memory_mb(step, forward_only, 'cuda') == 40

@@ -176,3 +176,25 @@ def test_compare_sets_our_gap_beside_published_ones(tmp_path):
     assert '| these runs: grassmann | 200.00 | 250.00 | +25.0% |' in text
     p = compare(tmp_path / 'a', '--out', tmp_path / 'res2', '--published', 'x', 'big', '1', check=False)
     assert p.returncode != 0 and 'must be two perplexities' in p.stderr
+
+
+def test_compare_names_study_arms_by_folder_and_measures_the_gap_to_each_attention_arm(tmp_path):
+    runs = tmp_path / 'runs'
+    fake_run(runs / 'attention_post-seed42', 'attention', 42, [200], 190, norm='post')
+    fake_run(runs / 'attention_post-seed43', 'attention', 43, [210], 200, norm='post')
+    fake_run(runs / 'attention_pre-seed42', 'attention', 42, [180], 170, norm='pre')
+    fake_run(runs / 'attention_pre-seed43', 'attention', 43, [190], 180, norm='pre')
+    fake_run(runs / 'grassmann_pre-seed42', 'grassmann', 42, [230], 220, norm='pre')
+    fake_run(runs / 'grassmann_pre-seed43', 'grassmann', 43, [250], 240, norm='pre')
+    compare(f"{runs}/*", '--out', tmp_path / 'res')
+    text = (tmp_path / 'res' / 'results.md').read_text()
+    head = next(line for line in text.splitlines() if line.startswith('| model'))
+    assert head.endswith('| gap to attention_post | gap to attention_pre |')
+    rows = {line.split('|')[1].strip(): [c.strip() for c in line.split('|')[2:-1]]
+            for line in text.splitlines() if line.startswith('| ') and 'model' not in line and '---' not in line}
+    assert list(rows) == ['attention_post', 'attention_pre', 'grassmann_pre']  # attention arms first
+    assert rows['grassmann_pre'][-2:] == ['+17.1%', '+29.7%']  # 240 against 205 and against 185
+    assert rows['attention_pre'][-2:] == ['-9.8%', '-']
+    for base, ppls in (('attention_post', [200, 210]), ('attention_pre', [180, 190])):
+        _, _, p = welch([230, 250], ppls)
+        assert f"- grassmann_pre vs {base}, best val ppl: Welch's t" in text and f"p = {p:.3g}" in text

@@ -1,5 +1,5 @@
 """
-The specification (shared/GRASSMANN.md) in executable form: each test states one property of the two
+The specification (GRASSMANN.md) in executable form: each test states one property of the two
 models and fails if the model breaks it.
 
 Usage: python -m pytest -q test_model.py
@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from torch.nn import functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -15,6 +16,8 @@ from model import GPT, GPTConfig, GrassmannMixer, plucker
 
 PAPER_LAGS = (1, 2, 4, 8, 12, 16)
 MIXERS, NORMS = ('attention', 'grassmann'), ('post', 'pre')
+# the paper's mixer, then the study's variants: several subspaces, learned lag weights, both
+VARIANTS = [dict(), dict(n_subspaces=3), dict(lag_weights='learned'), dict(n_subspaces=2, lag_weights='learned')]
 
 
 def tiny(**kw):
@@ -71,6 +74,16 @@ def test_one_layer_all_lags_sees_exactly_the_lags(norm):
     assert positions_seen(model, t=10) == {1, 2, 4, 8}  # lags reaching before position 0 drop out
 
 
+@pytest.mark.parametrize('variant', VARIANTS[1:])
+def test_study_variants_are_causal_and_see_exactly_their_lags(variant):
+    torch.manual_seed(0)
+    model = tiny(n_layer=1, lags=(1, 2, 4, 8, 16, 32), reduced_dim=4, **variant)
+    assert positions_seen(model, t=39) == {1, 2, 4, 8, 16, 32}
+    assert positions_seen(model, t=20) == {1, 2, 4, 8, 16}
+    model = tiny(lags=(1, 3), **variant)  # two layers: reach 1 + 3 = 6 at most, never 5
+    assert positions_seen(model, t=30) == {1, 2, 3, 4, 6}
+
+
 def test_layer_schedule_gives_each_layer_its_own_lag():
     torch.manual_seed(0)
     cfg = GPTConfig(n_layer=12, n_embd=32, n_head=4, reduced_dim=8, lags=PAPER_LAGS, lag_schedule='layer', dropout=0.0)
@@ -121,32 +134,49 @@ def test_plucker_is_antisymmetric_and_basis_covariant():
 # the mixer: the fast path equals the spec's eight steps
 
 
-def spec_mixer(mixer, h):
-    """Steps 1-8 of the spec written out with loops over positions and lags."""
-    z = mixer.reduce(h)
-    B, T, r = z.shape
+def spec_mixer(mixer, h, H=1, learned=False):
+    """Steps 1-8 of the spec written out with loops over positions, lags and subspaces; with learned
+    lag weights, step 5 is a softmax over the lags valid at t of W_lag h_t + b_lag."""
+    r = mixer.reduce.out_features // H
+    B, T, _ = h.shape
     out = torch.empty_like(h)
     for t in range(T):
         valid = [lag for lag in mixer.lags if t - lag >= 0]
-        pbar = torch.zeros(B, r * (r - 1) // 2, dtype=h.dtype)
-        for lag in valid:
-            p = plucker(z[:, t], z[:, t - lag])
-            pbar = pbar + p / p.norm(dim=-1, keepdim=True).clamp_min(mixer.eps) / len(valid)
-        g = mixer.project(pbar)
+        if learned and valid:
+            logits = mixer.lag_logits(h[:, t])[:, [mixer.lags.index(lag) for lag in valid]]  # (B, valid)
+            weight = logits.exp() / logits.exp().sum(-1, keepdim=True)
+        else:
+            weight = torch.full((B, len(valid)), 1.0 / max(len(valid), 1), dtype=h.dtype)
+        pbars = []
+        for k in range(H):  # subspace k: rows k·r .. (k+1)·r - 1 of W_red
+            z = F.linear(h, mixer.reduce.weight[k * r:(k + 1) * r], mixer.reduce.bias[k * r:(k + 1) * r])
+            pbar = torch.zeros(B, r * (r - 1) // 2, dtype=h.dtype)
+            for v, lag in enumerate(valid):
+                p = plucker(z[:, t], z[:, t - lag])
+                pbar = pbar + weight[:, v:v + 1] * p / p.norm(dim=-1, keepdim=True).clamp_min(mixer.eps)
+            pbars.append(pbar)
+        g = mixer.project(torch.cat(pbars, dim=-1))
         alpha = torch.sigmoid(mixer.gate(torch.cat([h[:, t], g], -1)))
         out[:, t] = alpha * h[:, t] + (1 - alpha) * g
     return out
 
 
+@pytest.mark.parametrize('variant', VARIANTS)
 @pytest.mark.parametrize('schedule', ('all', 'layer'))
-def test_mixer_matches_spec_written_out(schedule):
+def test_mixer_matches_spec_written_out(schedule, variant):
     torch.manual_seed(0)
-    cfg = GPTConfig(n_embd=32, n_head=4, reduced_dim=8, lags=PAPER_LAGS, lag_schedule=schedule)
+    cfg = GPTConfig(n_embd=32, n_head=4, reduced_dim=8, lags=PAPER_LAGS, lag_schedule=schedule, **variant)
     mixer = GrassmannMixer(cfg, cfg.layer_lags(3)).double()
+    for m in mixer.modules():  # non-zero biases, so that a misplaced bias shows
+        if isinstance(m, torch.nn.Linear):
+            torch.nn.init.normal_(m.bias, std=0.5)
     h = torch.randn(2, 24, 32, dtype=torch.float64)
-    expected = spec_mixer(mixer, h)
+    expected = spec_mixer(mixer, h, cfg.n_subspaces, cfg.lag_weights == 'learned')
     torch.testing.assert_close(mixer(h), expected)
     torch.testing.assert_close(mixer(h, reference=True), expected)
+    if cfg.lag_weights == 'learned' and len(mixer.lags) > 1:  # the weights must matter, or the test says nothing
+        torch.nn.init.normal_(mixer.lag_logits.weight, std=1.0)
+        assert not torch.allclose(mixer(h), expected)
 
 
 def degenerate_input(T=24, d=32):
@@ -166,12 +196,13 @@ def values_and_gradients(mixer, h, reference):
     return [y, x.grad] + [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in mixer.parameters()]
 
 
+@pytest.mark.parametrize('variant', VARIANTS)
 @pytest.mark.parametrize('schedule', ('all', 'layer'))
 # short inputs take project_wedge's Plücker-vector path, long ones (B·T > r²) its outer-product path
 @pytest.mark.parametrize('T', (1, 2, 3, 17, 64, 200))
-def test_fast_mixer_equals_reference_values_and_gradients(schedule, T):
+def test_fast_mixer_equals_reference_values_and_gradients(schedule, T, variant):
     torch.manual_seed(T)
-    cfg = GPTConfig(n_embd=32, n_head=4, reduced_dim=16, lags=PAPER_LAGS, lag_schedule=schedule)
+    cfg = GPTConfig(n_embd=32, n_head=4, reduced_dim=16, lags=PAPER_LAGS, lag_schedule=schedule, **variant)
     mixer = GrassmannMixer(cfg, cfg.layer_lags(2))
     h = torch.randn(3, T, 32)
     for fast, ref in zip(values_and_gradients(mixer, h, False), values_and_gradients(mixer, h, True)):
@@ -241,7 +272,7 @@ def test_finite_for_zero_and_parallel_vectors(what):
     assert torch.isfinite(y).all() and torch.isfinite(h.grad).all()
     assert all(torch.isfinite(p.grad).all() for p in mixer.parameters())
     # a degenerate plane contributes p = 0, so the mixer sees g = b_plü everywhere
-    g = mixer.project(mixer.plucker_mean(z.float()))
+    g = mixer.project(mixer.plucker_mean(z.float().unsqueeze(2)))  # (B, T, H=1, r)
     torch.testing.assert_close(g, mixer.project.bias.expand_as(g))
 
 # -----------------------------------------------------------------------------
@@ -261,6 +292,16 @@ def test_parameter_counts_match_the_spec(mixer, per_block, mixer_only, total_ber
     assert model.lm_head.weight is model.transformer.wte.weight
 
 
+@pytest.mark.parametrize('variant, total', [
+    (dict(n_subspaces=4, reduced_dim=16), 12_631_936),  # + 8,224 - 4,096 per layer
+    (dict(lag_weights='learned'), 12_616_420),  # + 6 x 256 + 6 per layer
+    (dict(lags=(1, 2, 4)), 12_607_168),  # lags have no parameters
+    (dict(lags=(1, 2, 4, 8, 16, 32, 64), lag_weights='learned'), 12_617_962),  # + 7 x 256 + 7 per layer
+])
+def test_study_variant_parameter_counts_match_the_spec(variant, total):
+    assert GPT(GPTConfig(mixer='grassmann', vocab_size=30522, **variant)).num_params() == total
+
+
 def test_init_follows_the_spec():
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=30522))
@@ -269,9 +310,9 @@ def test_init_follows_the_spec():
     assert all((m.bias == 0).all() for m in model.modules() if isinstance(m, torch.nn.Linear) and m.bias is not None)
 
 
-@pytest.mark.parametrize('mixer', MIXERS)
-def test_flops_per_token_counts_every_matmul(mixer):
-    model = tiny(mixer=mixer, n_layer=3)
+@pytest.mark.parametrize('mixer, variant', [('attention', {})] + [('grassmann', v) for v in VARIANTS])
+def test_flops_per_token_counts_every_matmul(mixer, variant):
+    model = tiny(mixer=mixer, n_layer=3, **variant)
     B, T = 2, 40  # B·T > r², so the mixer takes its outer-product path
     # the math backend runs attention as matmuls the counter sees (the fused CPU kernel is invisible to it)
     with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH):
@@ -280,12 +321,12 @@ def test_flops_per_token_counts_every_matmul(mixer):
     elementwise = 0
     if mixer == 'grassmann':
         cfg = model.config
-        r, pairs = cfg.reduced_dim, math.comb(cfg.reduced_dim, 2)
+        r, pairs, H = cfg.reduced_dim, math.comb(cfg.reduced_dim, 2), cfg.n_subspaces
         # the fast mixer feeds W_plü the r² outer product instead of the C(r,2) Plücker vector: FLOPs
         # count the architecture's work, not that implementation's extra inputs
-        matmul_fwd -= 2 * (r * r - pairs) * cfg.n_embd * cfg.n_layer
+        matmul_fwd -= 2 * H * (r * r - pairs) * cfg.n_embd * cfg.n_layer
         # the Plücker terms are not matmuls, so the counter cannot see them
-        elementwise = 3 * (3 * pairs + 4 * r * len(cfg.lags)) * cfg.n_layer
+        elementwise = 3 * H * (3 * pairs + 4 * r * len(cfg.lags)) * cfg.n_layer
     assert model.flops_per_token(T) == 3 * matmul_fwd + elementwise
 
 # -----------------------------------------------------------------------------
@@ -332,7 +373,8 @@ def test_optimizer_decays_only_matrices():
 
 @pytest.mark.parametrize('field, value', [
     ('mixer', 'mamba'), ('norm', 'sandwich'), ('lags', (1, 0, 4)), ('lags', ()), ('n_head', 3),
-    ('reduced_dim', 1), ('lag_schedule', 'random'),
+    ('reduced_dim', 1), ('lag_schedule', 'random'), ('vocab_size', 'abc'), ('n_layer', 2.5), ('n_embd', True),
+    ('n_subspaces', 0), ('lag_weights', 'attention'),
 ])
 def test_bad_config_values_raise_a_clear_error(field, value):
     with pytest.raises(ValueError, match=field):
@@ -347,25 +389,34 @@ def test_mfu_uses_the_device_peak_and_refuses_to_guess(monkeypatch):
     assert model.estimate_mfu(32, 1e6, 'cuda:0', 'bfloat16') == pytest.approx(model.flops_per_token(32) * 1e6 / 756e12)
     monkeypatch.setattr(torch.cuda, 'get_device_name', lambda device=None: 'Some Future GPU')
     assert model.estimate_mfu(32, 1e6, 'cuda', 'bfloat16') is None
+    for name, peak in (('NVIDIA L4', 121e12), ('NVIDIA A10', 125e12), ('NVIDIA A100-SXM4-80GB', 312e12),
+                       ('NVIDIA L40S', None), ('NVIDIA A10G', None), ('NVIDIA H200 NVL', 989e12)):
+        monkeypatch.setattr(torch.cuda, 'get_device_name', lambda device=None: name)
+        mfu = model.estimate_mfu(32, 1e6, 'cuda', 'bfloat16')
+        assert mfu == (pytest.approx(model.flops_per_token(32) * 1e6 / peak) if peak else None), name
     assert model.estimate_mfu(32, 1e6, 'cpu', 'bfloat16') is None
 
 # -----------------------------------------------------------------------------
 # incremental decoding: a KV cache for attention, a ring of max(lags) reduced vectors for Grassmann
 
 
-@pytest.mark.parametrize('mixer, schedule', [('attention', 'all'), ('grassmann', 'all'), ('grassmann', 'layer')])
+@pytest.mark.parametrize('mixer, schedule, variant', [('attention', 'all', {}), ('grassmann', 'all', {}), ('grassmann', 'layer', {})]
+                         + [('grassmann', 'all', v) for v in VARIANTS[1:]])
 @pytest.mark.parametrize('norm', NORMS)
 @pytest.mark.parametrize('pos_emb', (True, False))
-def test_incremental_decoding_gives_the_full_forward_logits(mixer, schedule, norm, pos_emb):
+def test_incremental_decoding_gives_the_full_forward_logits(mixer, schedule, variant, norm, pos_emb):
     torch.manual_seed(0)
-    model = tiny(mixer=mixer, norm=norm, lag_schedule=schedule, lags=PAPER_LAGS, pos_emb=pos_emb, n_layer=3)
+    model = tiny(mixer=mixer, norm=norm, lag_schedule=schedule, lags=PAPER_LAGS, pos_emb=pos_emb, n_layer=3, **variant)
+    if variant:  # in float64, where the fast paths leave no rounding to hide a mistake behind
+        model = model.double()
     T = 40 if pos_emb else 90  # without a position table the model runs past block_size
     idx = torch.randint(0, 50, (2, T))
     full = all_logits(model, idx)
     cache = model.new_cache()
     steps = [model(idx[:, :5], cache=cache)[0], model(idx[:, 5:8], cache=cache)[0]]  # a prompt, then a chunk
     steps += [model(idx[:, t:t + 1], cache=cache)[0] for t in range(8, T)]  # then one token at a time
-    torch.testing.assert_close(torch.cat(steps, dim=1), full, rtol=1e-5, atol=1e-5)
+    tol = dict(rtol=1e-10, atol=1e-10) if variant else dict(rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, **tol)
     assert cache['pos'] == T
 
 

@@ -3,7 +3,13 @@ The training pipeline end to end on CPU: prepare.py on the offline WikiText-2 co
 zip served over HTTP on 127.0.0.1), its bad inputs, the configurator, train.py (checkpoints,
 results.json, resume, NaN stop, wandb offline, two-process DDP) and sample.py.
 
-Usage: python -m pytest -q test_train.py   (reads ../shared/data, or $GRASSMANN_SHARED_DATA)
+Everything runs offline on testdata/ (the first lines of WikiText-2 and the BERT vocabulary): the
+pipeline end to end uses the paper's WordPiece tokenizer. The tests marked `full_data` check exact
+counts of the whole data set and the GPT-2 BPE; they need the full offline copy of WikiText-2 and
+tiktoken's GPT-2 files in $GRASSMANN_SHARED_DATA (default: ../shared/data beside the repository) and
+are skipped without it, unless GRASSMANN_REQUIRE_FULL_DATA=1 (as in CI), where they fail instead.
+
+Usage: python -m pytest -q test_train.py
 """
 import functools
 import hashlib
@@ -23,12 +29,21 @@ import torch
 from configurator import configure
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+TOKENS = os.path.join(ROOT, 'testdata', 'wikitext-2')  # the first lines of each split
+TOKENS_SHA256 = os.path.join(TOKENS, 'SHA256SUMS')
+BERT_VOCAB = os.path.join(ROOT, 'testdata', 'bert-base-uncased', 'vocab.txt')
 SHARED = os.environ.get('GRASSMANN_SHARED_DATA', os.path.join(ROOT, '..', 'shared', 'data'))
-TOKENS = os.path.join(SHARED, 'wikitext-2')
-if not os.path.isdir(TOKENS):
-    pytest.fail(f"offline WikiText-2 copy not found at {TOKENS}: set GRASSMANN_SHARED_DATA", pytrace=False)
-ENV = dict(os.environ, TIKTOKEN_CACHE_DIR=os.path.join(SHARED, 'tiktoken_cache'), PYTHONUNBUFFERED='1',
-           WANDB_MODE='offline', WANDB_SILENT='true')
+FULL_TOKENS = os.path.join(SHARED, 'wikitext-2')
+HAVE_FULL = all(os.path.exists(os.path.join(SHARED, f)) for f in
+                ('wikitext-2/wiki.train.tokens', 'wikitext-2-raw/wiki.valid.raw', 'tiktoken_cache'))
+if os.environ.get('GRASSMANN_REQUIRE_FULL_DATA') == '1' and not HAVE_FULL:
+    pytest.fail(f"GRASSMANN_REQUIRE_FULL_DATA=1, but the full offline copy is not in {SHARED} "
+                "(wikitext-2/, wikitext-2-raw/, tiktoken_cache/): set GRASSMANN_SHARED_DATA", pytrace=False)
+full_data = pytest.mark.skipif(not HAVE_FULL, reason=f"needs the full WikiText-2 copy and GPT-2 BPE in {SHARED} "
+                                                     "(set GRASSMANN_SHARED_DATA)")
+ENV = dict(os.environ, PYTHONUNBUFFERED='1', WANDB_MODE='offline', WANDB_SILENT='true')
+if HAVE_FULL:
+    ENV['TIKTOKEN_CACHE_DIR'] = os.path.join(SHARED, 'tiktoken_cache')
 # a tiny model and a sliced data set, so that each run takes seconds
 TINY = ['--dataset=slice', '--n_layer=1', '--n_embd=32', '--n_head=2', '--reduced_dim=8', '--block_size=32',
         '--batch_size=4', '--compile=False', '--device=cpu', '--dtype=float32', '--log_interval=2']
@@ -42,21 +57,22 @@ def run(script, *args, cwd=ROOT, check=True, timeout=600):
     return p
 
 
+SLICE_ARGS = ['--src', TOKENS, '--variant', 'tokens', '--sha256', TOKENS_SHA256, '--tokenizer', 'bert', '--vocab', BERT_VOCAB]
+
+
 @pytest.fixture(scope='module')
 def prepared(tmp_path_factory):
-    out = tmp_path_factory.mktemp('prepared') / 'wikitext2'
-    p = run('prepare.py', '--src', TOKENS, '--variant', 'tokens', '--out', str(out))
+    """testdata's slice of WikiText-2, prepared with the paper's WordPiece tokenizer."""
+    out = tmp_path_factory.mktemp('prepared') / 'wikitext2_bert'
+    p = run('prepare.py', *SLICE_ARGS, '--out', str(out))
     return out, p.stdout
 
 
 @pytest.fixture(scope='module')
 def workdir(prepared, tmp_path_factory):
-    """A folder with data/slice: the first tokens of each prepared split, for fast training runs."""
+    """A folder with data/slice (the prepared slice), for fast training runs."""
     work = tmp_path_factory.mktemp('work')
-    (work / 'data' / 'slice').mkdir(parents=True)
-    for split, n in (('train', 20_000), ('val', 3_300), ('test', 3_300)):
-        np.fromfile(prepared[0] / f'{split}.bin', dtype=np.uint16)[:n].tofile(work / 'data' / 'slice' / f'{split}.bin')
-    shutil.copy(prepared[0] / 'meta.json', work / 'data' / 'slice' / 'meta.json')
+    shutil.copytree(prepared[0], work / 'data' / 'slice')
     return work
 
 
@@ -67,8 +83,48 @@ def sha(path):
 # prepare.py
 
 
-def test_prepare_from_folder_gives_the_known_token_counts(prepared):
+def test_prepare_writes_the_slice_as_wordpiece_memmaps(prepared):
     out, stdout = prepared
+    meta = json.load(open(out / 'meta.json'))
+    assert meta['tokenizer'] == 'bert-base-uncased' and meta['vocab_size'] == 30522 and meta['vocab_file'] == 'vocab.txt'
+    from prepare import get_tokenizer
+    encode, decode, _ = get_tokenizer('bert-base-uncased', open(BERT_VOCAB, encoding='utf-8').read())
+    for split, name in (('train', 'train'), ('val', 'valid'), ('test', 'test')):
+        data = open(os.path.join(TOKENS, f'wiki.{name}.tokens'), 'rb').read()
+        ids = np.fromfile(out / f'{split}.bin', dtype=np.uint16)
+        assert ids.tolist() == encode(data.decode('utf-8'))  # the split encoded as one string
+        assert meta['splits'][split] == {'file': f'wiki.{name}.tokens', 'sha256': hashlib.sha256(data).hexdigest(),
+                                         'tokens': len(ids), 'bytes': len(data), 'words': len(data.split())}
+        assert f"{split}: wiki.{name}.tokens, {len(ids):,} tokens" in stdout
+    assert decode(np.fromfile(out / 'train.bin', dtype=np.uint16)[:7].tolist()) == '= valkyria chronicles iii ='
+    assert sha(out / 'vocab.txt') == sha(BERT_VOCAB)
+    assert not [f for f in os.listdir(out) if f.endswith('.tmp')]
+
+
+def test_prepare_gpt2_path_runs_tiktoken_offline(tmp_path, monkeypatch):
+    """prepare.py's GPT-2 path in process, with tiktoken's real encoder over a byte-level encoding built
+    here (GPT-2's own merges need a download; their exact counts are checked with the full data)."""
+    import tiktoken
+    import prepare
+    gpt2_pattern = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+    enc = tiktoken.Encoding('bytes', pat_str=gpt2_pattern, mergeable_ranks={bytes([i]): i for i in range(256)},
+                            special_tokens={'<|endoftext|>': 256})
+    monkeypatch.setattr(tiktoken, 'get_encoding', lambda name: enc if name == 'gpt2' else None)
+    out = tmp_path / 'wikitext2'
+    monkeypatch.setattr(sys, 'argv', ['prepare.py', '--src', TOKENS, '--variant', 'tokens', '--sha256', TOKENS_SHA256,
+                                      '--out', str(out)])
+    prepare.main()
+    meta = json.load(open(out / 'meta.json'))
+    assert meta['tokenizer'] == 'gpt2' and meta['vocab_size'] == 257 and 'vocab_file' not in meta
+    text = open(os.path.join(TOKENS, 'wiki.valid.tokens'), 'rb').read()
+    ids = np.fromfile(out / 'val.bin', dtype=np.uint16)
+    assert bytes(ids.tolist()) == text and meta['splits']['val']['tokens'] == len(text)  # one id per byte
+
+
+@full_data
+def test_prepare_from_folder_gives_the_known_token_counts(tmp_path):
+    out = tmp_path / 'wikitext2'
+    run('prepare.py', '--src', FULL_TOKENS, '--variant', 'tokens', '--out', str(out))
     meta = json.load(open(out / 'meta.json'))
     counts = {s: meta['splits'][s]['tokens'] for s in ('train', 'val', 'test')}
     assert counts == {'train': 2_448_382, 'val': 258_659, 'test': 295_877}
@@ -77,7 +133,7 @@ def test_prepare_from_folder_gives_the_known_token_counts(prepared):
     assert meta['tokenizer'] == 'gpt2' and meta['vocab_size'] == 50257 and meta['variant'] == 'tokens'
     assert meta['splits']['val']['bytes'] == 1_121_681
     assert meta['splits']['val']['sha256'] == 'f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8'
-    text = open(os.path.join(TOKENS, 'wiki.valid.tokens'), encoding='utf-8').read()
+    text = open(os.path.join(FULL_TOKENS, 'wiki.valid.tokens'), encoding='utf-8').read()
     assert meta['splits']['val']['words'] == len(text.split())
     import tiktoken
     os.environ.setdefault('TIKTOKEN_CACHE_DIR', ENV['TIKTOKEN_CACHE_DIR'])
@@ -102,9 +158,9 @@ def test_prepare_from_zip_over_http_matches_the_folder(prepared, http_server, tm
         for split in ('train', 'valid', 'test'):
             zf.write(os.path.join(TOKENS, f'wiki.{split}.tokens'), f'wikitext-2/wiki.{split}.tokens')
     out = tmp_path / 'from_zip'
-    p = run('prepare.py', '--variant', 'tokens', '--url', f'{url}/wikitext-2-v1.zip', '--out', str(out))
+    p = run('prepare.py', *SLICE_ARGS[2:], '--url', f'{url}/wikitext-2-v1.zip', '--out', str(out))
     assert 'downloading' in p.stderr
-    for f in ('train.bin', 'val.bin', 'test.bin', 'meta.json'):
+    for f in ('train.bin', 'val.bin', 'test.bin', 'meta.json', 'vocab.txt'):
         assert sha(out / f) == sha(prepared[0] / f)
 
 
@@ -127,17 +183,31 @@ def test_prepare_without_network_points_to_src(tmp_path):
 def test_prepare_names_the_file_with_a_wrong_checksum(tmp_path):
     src = tmp_path / 'src'
     shutil.copytree(TOKENS, src)
+    expected = sha(src / 'wiki.valid.tokens')
     with open(src / 'wiki.valid.tokens', 'a') as f:
         f.write('x')
     actual = sha(src / 'wiki.valid.tokens')
-    assert_fails_and_keeps(tmp_path, ['--src', str(src)], 'wiki.valid.tokens', 'f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8', actual)
+    assert_fails_and_keeps(tmp_path, ['--src', str(src), '--sha256', TOKENS_SHA256], 'wiki.valid.tokens', expected, actual)
+
+
+def test_prepare_checks_wikitext_own_hashes_without_sha256_file(tmp_path):
+    # the slice is not the published file: without --sha256 the known hash of the full split decides
+    assert_fails_and_keeps(tmp_path, ['--src', TOKENS], 'sha256 mismatch', '9e9fa1ad55b1c2c95b08e37dd8e653f638fac2c6de904b79e813611eefbc985f')
+
+
+@pytest.mark.parametrize('content, message', [('not a hash line\n', "expected lines of '<sha256>  <file name>'"),
+                                              ('0' * 64 + '  wiki.other.tokens\n', 'wiki.train.tokens: no sha256 for it')])
+def test_prepare_explains_a_bad_sha256_file(tmp_path, content, message):
+    sums = tmp_path / 'SUMS'
+    sums.write_text(content)
+    assert_fails_and_keeps(tmp_path, ['--src', TOKENS, '--sha256', str(sums)], message)
 
 
 def test_prepare_names_a_missing_split(tmp_path):
     src = tmp_path / 'src'
     shutil.copytree(TOKENS, src)
     os.remove(src / 'wiki.train.tokens')
-    assert_fails_and_keeps(tmp_path, ['--src', str(src)], 'wiki.train.tokens not found')
+    assert_fails_and_keeps(tmp_path, ['--src', str(src), '--sha256', TOKENS_SHA256], 'wiki.train.tokens not found')
 
 
 @pytest.mark.parametrize('damage', ('truncated', 'not_a_zip'))
@@ -253,6 +323,60 @@ def test_resumed_run_ends_like_an_uninterrupted_one(workdir):
     assert a['best'] == b['best'] and a['test'] == b['test']
 
 
+def test_resume_without_the_config_file_keeps_the_run_settings(workdir):
+    cfg = workdir / 'nondefault.py'  # a run whose settings are far from train.py's defaults
+    cfg.write_text("dataset = 'slice'\nn_layer = 1\nn_embd = 32\nn_head = 2\nreduced_dim = 8\nblock_size = 32\n"
+                   "batch_size = 4\ncompile = False\ndevice = 'cpu'\ndtype = 'float32'\nlog_interval = 2\n"
+                   "max_iters = 8\neval_interval = 4\ndropout = 0.1\nlearning_rate = 3e-3\nlags = (1, 3)\n")
+    run('train.py', str(cfg), '--out_dir=out-cfg-full', cwd=workdir)
+    run('train.py', str(cfg), '--out_dir=out-cfg-cut', '--max_iters=4', '--lr_decay_iters=8', cwd=workdir)
+    # resumed with nothing but where the run is and what this command changes: the rest comes from last.pt
+    p = run('train.py', '--out_dir=out-cfg-cut', '--init_from=resume', '--max_iters=8', cwd=workdir)
+    assert "resuming with the settings stored in out-cfg-cut/last.pt; changed here: max_iters 4 -> 8" in p.stdout
+    full, cut = (torch.load(workdir / d / 'last.pt', weights_only=False) for d in ('out-cfg-full', 'out-cfg-cut'))
+    for k, v in full['model'].items():
+        assert torch.equal(v, cut['model'][k]), k
+    a, b = (json.load(open(workdir / d / 'results.json')) for d in ('out-cfg-full', 'out-cfg-cut'))
+    assert a['history'] == [dict(h, tokens_per_s=h2['tokens_per_s'], elapsed_s=h2['elapsed_s'])
+                            for h, h2 in zip(b['history'], a['history'])]
+    assert a['best'] == b['best'] and a['test'] == b['test']
+    ignore = {'out_dir', 'init_from', 'lr_decay_iters'}
+    assert {k: v for k, v in a['config'].items() if k not in ignore} == {k: v for k, v in b['config'].items() if k not in ignore}
+    assert b['config']['learning_rate'] == 3e-3 and b['config']['lags'] == [1, 3]
+
+
+@pytest.mark.parametrize('damage', ('truncated', 'overwritten', 'not_a_checkpoint'))
+def test_a_damaged_checkpoint_is_named_not_a_traceback(workdir, damage):
+    out = workdir / f'out-damaged-{damage}'
+    run('train.py', *TINY, f'--out_dir={out.name}', '--max_iters=2', '--eval_interval=2', cwd=workdir)
+    for name in ('last.pt', 'ckpt.pt'):
+        f = out / name
+        if damage == 'truncated':
+            f.write_bytes(f.read_bytes()[:f.stat().st_size // 2])
+        elif damage == 'overwritten':
+            f.write_text('{"this": "is not a checkpoint"}')
+        else:
+            torch.save({'weights': torch.zeros(2)}, f)
+    for script, args in (('train.py', ['--init_from=resume']), ('train.py', ['--init_from=resume', '--eval_only=True']),
+                         ('sample.py', ['--max_new_tokens=2'])):
+        p = run(script, f'--out_dir={out.name}', *args, cwd=workdir, check=False)
+        name = 'last.pt' if args == ['--init_from=resume'] else 'ckpt.pt'
+        assert p.returncode != 0 and 'Traceback' not in p.stderr, p.stderr
+        assert f"{out.name}/{name}" in p.stderr
+        assert ('damaged' if damage != 'not_a_checkpoint' else 'lacks model') in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize('arg, message', [
+    ('--vocab_size=abc', "GPTConfig.vocab_size='abc': allowed values are integers"),
+    ('--eval_stride=-4', 'eval_stride=-4: allowed values are integers >= 0'),
+    ('--eval_stride=64', 'eval_stride=64 exceeds block_size=32'),
+    ('--epochs=0', 'epochs=0: allowed values are integers >= 1'),
+])
+def test_train_explains_bad_values(workdir, arg, message):
+    p = run('train.py', *TINY, '--out_dir=out-bad', '--max_iters=0', arg, cwd=workdir, check=False)
+    assert p.returncode != 0 and message in p.stderr and 'Traceback' not in p.stderr, p.stderr
+
+
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(workdir):
     common = [*TINY, '--out_dir=out-nan', '--eval_interval=2']
     run('train.py', *common, '--max_iters=2', cwd=workdir)
@@ -289,12 +413,20 @@ def test_sample_prints_continuations(workdir):
     run('train.py', *TINY, '--out_dir=out-sample', '--max_iters=2', '--eval_interval=2', cwd=workdir)
     p = run('sample.py', '--out_dir=out-sample', '--start=The history of', '--num_samples=2',
             '--max_new_tokens=40', '--device=cpu', cwd=workdir)
-    samples = p.stdout.split('---------------\n')
-    assert len(samples) == 3 and all(s.startswith('The history of') and len(s) > len('The history of') for s in samples[:2])
+    samples = p.stdout.split('---------------\n')  # WordPiece lowercases
+    assert len(samples) == 3 and all(s.startswith('the history of') and len(s) > len('the history of') for s in samples[:2])
     # streamed, or recomputed at every token, the same seed gives the same text
     outs = [run('sample.py', '--out_dir=out-sample', '--start=The history of', '--num_samples=1', '--max_new_tokens=40',
                 '--device=cpu', *extra, cwd=workdir).stdout for extra in ([], ['--stream=True'], ['--incremental=False'])]
     assert outs[0] == outs[1] == outs[2] and outs[0].startswith(samples[0])
+
+
+def test_sample_starts_wordpiece_models_without_a_prompt(workdir):
+    run('train.py', *TINY, '--out_dir=out-bert-start', '--max_iters=2', '--eval_interval=2', cwd=workdir)
+    p = run('sample.py', '--out_dir=out-bert-start', '--num_samples=1', '--max_new_tokens=5', '--device=cpu', cwd=workdir)
+    assert p.stdout.startswith('=') and len(p.stdout.split('---------------')[0].split()) >= 3, p.stdout
+    p = run('sample.py', '--out_dir=out-bert-start', '--compile=True', cwd=workdir, check=False)  # nothing to compile
+    assert p.returncode != 0 and "unknown config key 'compile'" in p.stderr
 
 
 def test_sample_explains_a_missing_checkpoint_and_an_empty_prompt(workdir):
@@ -305,7 +437,7 @@ def test_sample_explains_a_missing_checkpoint_and_an_empty_prompt(workdir):
     assert p.returncode != 0 and 'not found' in p.stderr  # the checkpoint is checked first
     run('train.py', *TINY, '--out_dir=out-empty', '--max_iters=2', '--eval_interval=2', cwd=workdir)
     p = run('sample.py', '--out_dir=out-empty', '--start=FILE:empty.txt', cwd=workdir, check=False)
-    assert p.returncode != 0 and 'the prompt is empty' in p.stderr
+    assert p.returncode != 0 and 'the prompt file is empty' in p.stderr
 
 # -----------------------------------------------------------------------------
 # make reproduce
@@ -326,29 +458,29 @@ def test_make_reproduce_smoke_trains_every_seed_and_compares(workdir, tmp_path):
 # -----------------------------------------------------------------------------
 # the paper's units: BERT WordPiece and config/paper_*.py
 
-BERT_VOCAB = os.path.join(SHARED, 'bert-base-uncased', 'vocab.txt')
-
-
-def test_bert_tokenizer_matches_the_published_counts():
-    from data import get_tokenizer
+def test_bert_tokenizer_gives_the_published_ids():
+    from prepare import get_tokenizer
     encode, decode, n = get_tokenizer('bert-base-uncased', open(BERT_VOCAB, encoding='utf-8').read())
     assert n == 30522
     assert encode('Hello world, this is WikiText.') == [7592, 2088, 1010, 2023, 2003, 15536, 23615, 10288, 2102, 1012]
     assert decode(encode('The European lobster is a species of clawed lobster.')) == 'the european lobster is a species of clawed lobster.'
+
+
+@full_data
+def test_bert_tokenizer_matches_the_published_counts():
+    from prepare import get_tokenizer
+    encode, _, _ = get_tokenizer('bert-base-uncased', open(BERT_VOCAB, encoding='utf-8').read())
     lines = open(os.path.join(SHARED, 'wikitext-2-raw', 'wiki.valid.raw'), encoding='utf-8').read().splitlines()[:2000]
     ids = [i for line in lines for i in encode(line)]
     assert len(ids) == 122_175 and ids.count(100) == 17  # 100: [UNK]
     assert len(encode('\n'.join(lines))) == 122_175  # one string, as prepare.py encodes a split
 
 
-@pytest.fixture(scope='module')
-def prepared_bert(tmp_path_factory):
-    out = tmp_path_factory.mktemp('prepared_bert') / 'wikitext2_bert'
-    run('prepare.py', '--tokenizer', 'bert', '--vocab', BERT_VOCAB, '--src', TOKENS, '--variant', 'tokens', '--out', str(out))
-    return out
-
-
-def test_prepare_bert_writes_wordpiece_memmaps(prepared_bert):
+@full_data
+def test_prepare_bert_gives_the_known_token_counts(tmp_path):
+    prepared_bert = tmp_path / 'wikitext2_bert'
+    run('prepare.py', '--tokenizer', 'bert', '--vocab', BERT_VOCAB, '--src', FULL_TOKENS, '--variant', 'tokens',
+        '--out', str(prepared_bert))
     meta = json.load(open(prepared_bert / 'meta.json'))
     assert meta['tokenizer'] == 'bert-base-uncased' and meta['vocab_size'] == 30522
     assert {s: meta['splits'][s]['tokens'] for s in ('train', 'val', 'test')} == {'train': 2_392_641, 'val': 260_172, 'test': 299_307}
@@ -360,36 +492,76 @@ def test_prepare_bert_writes_wordpiece_memmaps(prepared_bert):
 def test_prepare_bert_refuses_a_wrong_vocabulary(tmp_path):
     bad = tmp_path / 'vocab.txt'
     bad.write_text(open(BERT_VOCAB, encoding='utf-8').read().replace('[unused0]', '[mine]'))
-    assert_fails_and_keeps(tmp_path, ['--tokenizer', 'bert', '--vocab', str(bad), '--src', TOKENS],
+    assert_fails_and_keeps(tmp_path, ['--tokenizer', 'bert', '--vocab', str(bad), '--src', TOKENS, '--sha256', TOKENS_SHA256],
                            'vocab.txt: sha256 mismatch', '07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3')
 
 
-@pytest.mark.parametrize('name, n_params', [('paper_attention_l6', 12_585_472), ('paper_grassmann_l6', 12_607_168),
-                                            ('paper_grassmann_l6_lags888', 12_607_168)])
-def test_paper_configs_have_the_paper_parameter_counts(name, n_params):
+def train_defaults():
+    """train.py's own defaults: the module-level config between its first two dashed fences."""
+    block = open(os.path.join(ROOT, 'train.py')).read().split('# ' + '-' * 77 + '\n')[1]
+    scope = {}
+    exec(block, scope)
+    return {k: v for k, v in scope.items() if not k.startswith('_')}
+
+
+# per block 789,760 / 793,376 (the spec), embeddings 30,522 x 256, positions block x 256, final LayerNorm 512
+@pytest.mark.parametrize('name, shape, n_params', [
+    ('paper_attention_l6', (6, 128, 32), 30522 * 256 + 128 * 256 + 6 * 789_760 + 512),  # 12,585,472
+    ('paper_grassmann_l6', (6, 128, 32), 30522 * 256 + 128 * 256 + 6 * 793_376 + 512),  # 12,607,168
+    ('paper_grassmann_l6_lags888', (6, 128, 32), 12_607_168),
+    ('paper_attention_l12', (12, 256, 16), 30522 * 256 + 256 * 256 + 12 * 789_760 + 512),
+    ('paper_grassmann_l12', (12, 256, 16), 30522 * 256 + 256 * 256 + 12 * 793_376 + 512),
+])
+def test_paper_configs_have_the_paper_settings_and_parameter_counts(name, shape, n_params):
     from dataclasses import asdict
     from model import GPT, GPTConfig
-    defaults = dict(asdict(GPTConfig()), out_dir='out', wandb_run_name=None, dataset='wikitext2', batch_size=32, epochs=30)
+    defaults = train_defaults()
     cfg = configure(defaults, [os.path.join(ROOT, 'config', f'{name}.py')])
-    assert (cfg['n_layer'], cfg['block_size'], cfg['batch_size'], cfg['epochs']) == (6, 128, 32, 30)
+    assert (cfg['n_layer'], cfg['block_size'], cfg['batch_size']) == shape
+    assert (cfg['epochs'], cfg['n_embd'], cfg['dataset'], cfg['vocab_size']) == (30, 256, 'wikitext2_bert', 30522)
     model = GPT(GPTConfig(**{k: cfg[k] for k in asdict(GPTConfig())}))
     assert model.num_params() == n_params
     if 'grassmann' in name:
-        lags = (1, 2, 4, 8, 8, 8) if 'lags888' in name else (1, 2, 4, 8, 12, 16)
-        assert [b.mixer.lags for b in model.transformer.h] == [(l,) for l in lags]
+        lags = {'l6': (1, 2, 4, 8, 12, 16), 'l6_lags888': (1, 2, 4, 8, 8, 8), 'l12': (1, 1, 2, 2, 4, 4, 8, 8, 12, 12, 16, 16)}
+        assert [b.mixer.lags for b in model.transformer.h] == [(l,) for l in lags[name.split('grassmann_')[1]]]
+    # the optimizer, schedule and everything else but the model's shape are train.py's, shared by both models
+    changed = {k for k in cfg if cfg[k] != defaults[k]}
+    assert changed <= {'out_dir', 'wandb_run_name', 'dataset', 'vocab_size', 'mixer', 'lags', 'lag_schedule',
+                       'n_layer', 'block_size', 'batch_size'}, changed
 
 
-def test_paper_config_trains_on_cpu_and_samples_in_wordpiece(prepared_bert, tmp_path):
-    data = tmp_path / 'data' / 'bert_slice'
-    data.mkdir(parents=True)
-    for split, n in (('train', 20_000), ('val', 3_000), ('test', 3_000)):
-        np.fromfile(prepared_bert / f'{split}.bin', dtype=np.uint16)[:n].tofile(data / f'{split}.bin')
-    for f in ('meta.json', 'vocab.txt'):
-        shutil.copy(prepared_bert / f, data / f)
-    run('train.py', os.path.join(ROOT, 'config', 'paper_grassmann_l6.py'), '--dataset=bert_slice', '--out_dir=out-paper',
-        '--max_iters=2', '--eval_interval=2', '--compile=False', '--device=cpu', cwd=tmp_path)
-    results = json.load(open(tmp_path / 'out-paper' / 'results.json'))
+STUDY_ARMS = {  # arm: (the keys that make the arm, parameters)
+    'attention_post': (dict(mixer='attention', norm='post'), 12_585_472),
+    'attention_pre': (dict(mixer='attention', norm='pre'), 12_585_472),
+    'grassmann_post_all': (dict(mixer='grassmann', norm='post', lag_schedule='all'), 12_607_168),
+    'grassmann_post_layer': (dict(mixer='grassmann', norm='post', lag_schedule='layer'), 12_607_168),
+    'grassmann_pre_all': (dict(mixer='grassmann', norm='pre', lag_schedule='all'), 12_607_168),
+    'grassmann_pre_layer': (dict(mixer='grassmann', norm='pre', lag_schedule='layer'), 12_607_168),
+}
+
+
+@pytest.mark.parametrize('arm', sorted(STUDY_ARMS))
+def test_study_arms_differ_only_in_their_keys(arm):
+    from dataclasses import asdict
+    from model import GPT, GPTConfig
+    keys, n_params = STUDY_ARMS[arm]
+    defaults = train_defaults()
+    protocol = os.path.join(ROOT, 'config', 'study', 'protocol.py')
+    cfg = configure(defaults, [protocol, os.path.join(ROOT, 'config', 'study', f'{arm}.py')])
+    assert {k: cfg[k] for k in keys} == keys
+    assert (cfg['epochs'], cfg['compile'], cfg['dataset'], cfg['vocab_size'], cfg['n_layer'], cfg['block_size'],
+            cfg['batch_size']) == (1, False, 'wikitext2_bert', 30522, 6, 128, 32)
+    changed = {k for k in cfg if cfg[k] != defaults[k]}
+    assert changed <= set(keys) | {'out_dir', 'wandb_run_name', 'dataset', 'vocab_size', 'epochs', 'compile', 'log_interval'}
+    assert GPT(GPTConfig(**{k: cfg[k] for k in asdict(GPTConfig())})).num_params() == n_params
+    assert n_params <= 1.01 * 12_585_472  # the issue's size budget: within 1% of the Transformer
+
+
+def test_paper_config_trains_on_cpu_and_samples_in_wordpiece(workdir):
+    run('train.py', os.path.join(ROOT, 'config', 'paper_grassmann_l6.py'), '--dataset=slice', '--out_dir=out-paper',
+        '--max_iters=2', '--eval_interval=2', '--compile=False', '--device=cpu', cwd=workdir)
+    results = json.load(open(workdir / 'out-paper' / 'results.json'))
     assert results['n_params'] == 12_607_168 and results['tokenizer'] == 'bert-base-uncased'
     p = run('sample.py', '--out_dir=out-paper', '--start=The History of', '--num_samples=1', '--max_new_tokens=10',
-            '--device=cpu', cwd=tmp_path)
+            '--device=cpu', cwd=workdir)
     assert p.stdout.startswith('the history of ')

@@ -5,14 +5,16 @@ whole validation split. Both models share everything here; only the `mixer` key 
 Usage:
     python train.py config/grassmann_wt2.py
     python train.py config/attention_wt2.py --epochs=1 --compile=False
-    python train.py config/grassmann_wt2.py --init_from=resume           # continue from out_dir/last.pt
-    python train.py --out_dir=out-grassmann --init_from=resume --eval_only=True   # val/test of ckpt.pt
+    python train.py --out_dir=out-grassmann-wt2 --init_from=resume       # continue from out_dir/last.pt
+    python train.py --out_dir=out-grassmann-wt2 --init_from=resume --eval_only=True   # val/test of ckpt.pt
     torchrun --standalone --nproc_per_node=4 train.py config/grassmann_wt2.py     # DDP
 
 Each epoch visits the non-overlapping blocks of the training split in a seeded shuffled order; the
 last (number of blocks mod global batch) blocks of each epoch's order are left out, a different few
 each epoch. Global batch = batch_size x gradient_accumulation_steps x number of processes.
 Writes out_dir/ckpt.pt (best validation loss), out_dir/last.pt (latest) and out_dir/results.json.
+A resumed run starts from the settings stored in its checkpoint; config files and --key=value given
+with --init_from=resume then change them (printed), except out_dir, init_from and eval_only.
 """
 import json
 import math
@@ -30,7 +32,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from configurator import configure
 from data import epoch_order, evaluate, get_blocks, load_meta, load_split, metrics, num_blocks
-from model import GPT, GPTConfig, keep_freed_memory
+from hardware import auto_dtype, keep_freed_memory
+from model import GPT, GPTConfig, load_checkpoint
 
 # -----------------------------------------------------------------------------
 # default config values: the 6-layer, block-128 comparison on GPT-2 BPE, trained with the seed
@@ -62,6 +65,8 @@ reduced_dim = 32
 lags = (1, 2, 4, 8, 12, 16)
 lag_schedule = 'all'
 plucker_eps = 1e-6
+n_subspaces = 1  # study variant: H reductions, each read on its own Gr(2, r)
+lag_weights = 'mean'  # 'mean' | 'learned' (study variant: a softmax over the valid lags)
 pos_emb = True  # False: no position table, the lags alone carry order (any length)
 # optimizer and schedule: linear warmup, then cosine decay to min_lr at lr_decay_iters
 learning_rate = 1e-3
@@ -84,21 +89,34 @@ compile = True
 seed = 42
 # -----------------------------------------------------------------------------
 config_keys = [k for k, v in globals().items() if not k.startswith('_') and isinstance(v, (int, float, bool, str, tuple, type(None)))]
+defaults = {k: globals()[k] for k in config_keys}
+ckpt = None
 try:
-    globals().update(configure({k: globals()[k] for k in config_keys}, sys.argv[1:]))
-except ValueError as e:
+    config = configure(defaults, sys.argv[1:])
+    if config['init_from'] == 'resume':  # the run's own settings, then what this command line changes
+        path = os.path.join(config['out_dir'], 'ckpt.pt' if config['eval_only'] else 'last.pt')
+        try:
+            ckpt = load_checkpoint(path, ('model', 'model_args', 'config', 'iter_num') + (() if config['eval_only'] else
+                                   ('optimizer', 'scaler', 'best', 'history', 'elapsed', 'rng')))
+        except ValueError as e:
+            sys.exit(f"train.py: error: cannot resume: {e} (train with init_from='scratch' first)")
+        stored = {k: v for k, v in ckpt['config'].items() if k in defaults}
+        this_run = {k: config[k] for k in ('out_dir', 'init_from', 'eval_only')}
+        config = {**configure({**defaults, **stored}, sys.argv[1:]), **this_run}
+        changed = [f"{k} {stored[k]!r} -> {config[k]!r}" for k in stored if stored[k] != config[k] and k not in this_run]
+        if int(os.environ.get('RANK', 0)) == 0:
+            print(f"resuming with the settings stored in {path}" + (f"; changed here: {', '.join(changed)}" if changed else ''))
+    for key, low in (('epochs', 1), ('batch_size', 1), ('gradient_accumulation_steps', 1), ('eval_stride', 0),
+                     ('max_iters', 0), ('log_interval', 1), ('eval_interval', 0)):
+        if not config[key] >= low:
+            raise ValueError(f"{key}={config[key]!r}: allowed values are integers >= {low}")
+    if config['eval_stride'] > config['block_size']:
+        raise ValueError(f"eval_stride={config['eval_stride']} exceeds block_size={config['block_size']}: "
+                         "allowed values are 0 (= block_size) to block_size")
+except (ValueError, TypeError) as e:
     sys.exit(f"train.py: error: {e}")
-config = {k: globals()[k] for k in config_keys}
+globals().update(config)
 # -----------------------------------------------------------------------------
-
-def cpu_has_fast_bf16():
-    try:
-        with open('/proc/cpuinfo') as f:
-            flags = f.read()
-        return 'avx512_bf16' in flags or 'amx_bf16' in flags
-    except OSError:
-        return False
-
 
 def save_atomic(obj, path):
     torch.save(obj, path + '.tmp')
@@ -122,10 +140,7 @@ if ddp:
     dist.init_process_group(backend='nccl' if device.startswith('cuda') else 'gloo')
 device_type = 'cuda' if device.startswith('cuda') else device.split(':')[0]
 if dtype == 'auto':
-    if device_type == 'cuda':
-        dtype = 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'
-    else:
-        dtype = 'bfloat16' if device_type == 'cpu' and cpu_has_fast_bf16() else 'float32'
+    dtype = auto_dtype(device_type)  # bf16 on a CPU only where it is fast
 if device_type == 'cpu':
     keep_freed_memory()
 ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[dtype]
@@ -160,12 +175,7 @@ tokens_per_iter = global_batch * block_size
 
 # model, from scratch or from a checkpoint
 model_fields = [f.name for f in fields(GPTConfig)]
-ckpt = None
 if init_from == 'resume':
-    path = os.path.join(out_dir, 'ckpt.pt' if eval_only else 'last.pt')
-    if not os.path.isfile(path):
-        sys.exit(f"train.py: error: cannot resume: {path} not found (train with init_from='scratch' first)")
-    ckpt = torch.load(path, map_location=device, weights_only=False)
     model_args = ckpt['model_args']  # the checkpoint decides the architecture
 elif init_from == 'scratch':
     model_args = {k: config[k] for k in model_fields}
@@ -277,9 +287,41 @@ if wandb_log and master:
     wandb.init(project=wandb_project, name=wandb_run_name or os.path.basename(os.path.abspath(out_dir)),
                config=config, dir=out_dir)
 
+class Throughput:
+    """Training time by windows of iterations, evaluation left out: lap(it) closes the window begun at
+    the last lap or restart and gives its seconds per iteration; since_eval() the mean over the laps
+    since its previous call."""
+
+    def __init__(self, it):
+        self.seconds, self.iters = 0.0, 0
+        self.restart(it)
+
+    def restart(self, it):  # time from now on: after the first iteration (compile, warm-up) and after evaluation
+        self.t0, self.it0 = time.time(), it
+
+    def lap(self, it):
+        dt, n = time.time() - self.t0, it - self.it0
+        self.seconds, self.iters = self.seconds + dt, self.iters + n
+        self.restart(it)
+        return dt / n
+
+    def since_eval(self):
+        s_per_iter = self.seconds / self.iters
+        self.seconds, self.iters = 0.0, 0
+        return s_per_iter
+
+
+def mean_over_ranks(value):
+    """The mean of a number over the DDP processes (the number itself without DDP)."""
+    if not ddp:
+        return value
+    t = torch.tensor(value, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.AVG)
+    return t.item()
+
+
 train_loss_sum, train_loss_n = torch.zeros((), device=device), 0
-window_t0, window_it0, last_good, eval_train_time, eval_it0 = time.time(), iter_num, iter_num, 0.0, iter_num
-run_t0, warmed_up = time.time(), False
+speed, first_iter, last_good, run_t0 = Throughput(iter_num), iter_num, iter_num, time.time()
 while iter_num < max_iters:
     lr = get_lr(iter_num)
     for group in optimizer.param_groups:
@@ -303,44 +345,32 @@ while iter_num < max_iters:
     train_loss_n += 1
     evaluating = iter_num % eval_every == 0 or iter_num == max_iters
     logging = iter_num % log_interval == 0 or evaluating
-    if not warmed_up and not logging:
-        # the first iteration compiles and warms up: timed on its own, out of the tokens/s figures
+    if iter_num == first_iter + 1 and not logging:  # compile and warm-up: timed on its own, out of tokens/s
         loss.item()
         if master:
-            print(f"first iteration (compile and warm-up): {time.time() - window_t0:.1f} s")
-        window_t0, window_it0, eval_it0 = time.time(), iter_num, iter_num
-    warmed_up = True
+            print(f"first iteration (compile and warm-up): {time.time() - speed.t0:.1f} s")
+        speed.restart(iter_num)
     if logging:
-        lossf = torch.tensor(loss.item() * gradient_accumulation_steps, device=device)  # .item() waits for the GPU
-        if ddp:
-            dist.all_reduce(lossf, op=dist.ReduceOp.AVG)
-        stop_if_not_finite(lossf.item(), 'the training loss', last_good)
-        last_good, dt = iter_num, time.time() - window_t0
-        eval_train_time += dt
-        tok_s = (iter_num - window_it0) * tokens_per_iter / dt
+        lossf = mean_over_ranks(loss.item() * gradient_accumulation_steps)  # .item() waits for the GPU
+        stop_if_not_finite(lossf, 'the training loss', last_good)
+        last_good, s_per_iter = iter_num, speed.lap(iter_num)
+        tok_s = tokens_per_iter / s_per_iter
         mfu = raw_model.estimate_mfu(block_size, tok_s / world_size, device, dtype)
-        left = (max_iters - iter_num) * dt / (iter_num - window_it0)
         if master:
-            print(f"iter {iter_num}/{max_iters} | epoch {iter_num / iters_per_epoch:.2f} | loss {lossf.item():.4f} | "
+            print(f"iter {iter_num}/{max_iters} | epoch {iter_num / iters_per_epoch:.2f} | loss {lossf:.4f} | "
                   f"lr {lr:.2e} | {tok_s:,.0f} tok/s | mfu {f'{mfu:.1%}' if mfu is not None else 'n/a'} | "
-                  f"{dt / (iter_num - window_it0) * 1000:.1f} ms/iter | left ~{fmt_time(left)}")
+                  f"{s_per_iter * 1000:.1f} ms/iter | left ~{fmt_time((max_iters - iter_num) * s_per_iter)}")
             if wandb_log:
-                wandb.log({'iter': iter_num, 'train/loss': lossf.item(), 'lr': lr, 'tokens_per_s': tok_s, 'mfu': mfu}, step=iter_num)
-        window_t0, window_it0 = time.time(), iter_num
+                wandb.log({'iter': iter_num, 'train/loss': lossf, 'lr': lr, 'tokens_per_s': tok_s, 'mfu': mfu}, step=iter_num)
 
     if evaluating:
         val = evaluate_split(model, 'val')
         val_loss = val['loss']
         stop_if_not_finite(val_loss, 'the validation loss', last_good)
-        train_loss = train_loss_sum.item() / train_loss_n
-        if ddp:
-            train_loss = torch.tensor(train_loss, device=device)
-            dist.all_reduce(train_loss, op=dist.ReduceOp.AVG)
-            train_loss = train_loss.item()
-        elapsed += time.time() - run_t0
-        run_t0 = time.time()
+        train_loss = mean_over_ranks(train_loss_sum.item() / train_loss_n)
+        elapsed, run_t0 = elapsed + time.time() - run_t0, time.time()  # wall time, evaluation included
         entry = {'iter': iter_num, 'epoch': iter_num / iters_per_epoch, 'train_loss': train_loss, 'val_loss': val_loss,
-                 'val_ppl': math.exp(val_loss), 'lr': lr, 'tokens_per_s': (iter_num - eval_it0) * tokens_per_iter / eval_train_time,
+                 'val_ppl': math.exp(val_loss), 'lr': lr, 'tokens_per_s': tokens_per_iter / speed.since_eval(),
                  'elapsed_s': elapsed}
         history.append(entry)
         improved = best is None or val_loss < best['val_loss']  # never overwrite the best with a worse value
@@ -363,13 +393,16 @@ while iter_num < max_iters:
             if improved:
                 checkpoint(os.path.join(out_dir, 'ckpt.pt'), rng_states)
         train_loss_sum.zero_()
-        train_loss_n, eval_train_time, eval_it0 = 0, 0.0, iter_num
-        window_t0 = time.time()
+        train_loss_n = 0
+        speed.restart(iter_num)
 
 # the end: the best checkpoint on the test split, and everything in results.json
 if ddp:
     dist.barrier()  # ckpt.pt is complete before any rank reads it
-best_state = torch.load(os.path.join(out_dir, 'ckpt.pt'), map_location=device, weights_only=False)['model']
+try:
+    best_state = load_checkpoint(os.path.join(out_dir, 'ckpt.pt'))['model']
+except ValueError as e:
+    sys.exit(f"train.py: error: the best checkpoint cannot be read back for the test split: {e}")
 final_sha = None
 if ddp:  # every rank must end with the same weights; print a fingerprint of them
     import hashlib
