@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from model import GPT, GPTConfig, GrassmannMixer, plucker
+from model import GPT, CausalSelfAttention, GPTConfig, GrassmannMixer, plucker
 
 PAPER_LAGS = (1, 2, 4, 8, 12, 16)
 MIXERS, NORMS = ('attention', 'grassmann'), ('post', 'pre')
@@ -351,17 +351,22 @@ def test_tiny_model_overfits_one_batch(mixer, norm):
 
 
 @pytest.mark.parametrize('mixer', MIXERS)
-def test_generate_slides_past_block_size(mixer):
+@pytest.mark.parametrize('incremental', (True, False))
+def test_generate_slides_past_block_size(mixer, incremental):
     torch.manual_seed(0)
-    model = tiny(mixer=mixer, block_size=8)
+    model = tiny(mixer=mixer, block_size=8).double()
     for p in model.parameters():  # larger than the init, so that the context decides the next token
-        torch.nn.init.normal_(p, std=0.5)
+        torch.nn.init.normal_(p, std=0.3)
     prompt = torch.randint(0, 50, (2, 3))
-    out = model.generate(prompt, max_new_tokens=12, top_k=1)  # greedy
-    idx = prompt  # by hand: the argmax at the last position of the last block_size tokens, position 0 first
-    for _ in range(12):
-        idx = torch.cat([idx, all_logits(model, idx[:, -8:])[:, -1].argmax(-1, keepdim=True)], dim=1)
+    torch.manual_seed(1)
+    out = model.generate(prompt, max_new_tokens=20, incremental=incremental)
+    torch.manual_seed(1)
+    idx = prompt  # by hand: sample from the last position of the last block_size tokens, positions from 0
+    for _ in range(20):
+        probs = torch.softmax(all_logits(model, idx[:, -8:])[:, -1], dim=-1)
+        idx = torch.cat([idx, torch.multinomial(probs, num_samples=1)], dim=1)
     assert torch.equal(out, idx)
+    assert len(set(out[0, 8:].tolist())) > 3  # the test must see the window move, not one repeated token
 
 
 def test_too_long_sequence_is_refused():
@@ -452,3 +457,96 @@ def test_forward_without_positions_takes_any_length():
     assert 'wpe' not in model.transformer and all_logits(model, torch.zeros(1, 50, dtype=torch.long)).shape == (1, 50, 50)
     with pytest.raises(ValueError, match='block_size=8'):
         tiny(block_size=8)(torch.zeros(1, 5, dtype=torch.long), cache={'pos': 5, 'layers': [{}, {}]})
+
+# -----------------------------------------------------------------------------
+# the block flows and the skeleton, written out from the spec (GRASSMANN.md) with plain operations
+
+
+def spec_attention(attn, x):
+    """Causal multi-head attention by hand: per head, softmax(q kᵀ / √hs + causal mask) v; heads concatenated."""
+    B, T, C = x.shape
+    nh = attn.n_head
+    q, k, v = F.linear(x, attn.c_attn.weight, attn.c_attn.bias).split(C, dim=-1)
+    heads = []
+    for i in range(nh):
+        s = slice(i * C // nh, (i + 1) * C // nh)
+        scores = q[..., s] @ k[..., s].transpose(1, 2) / math.sqrt(C // nh)  # (B, T, T)
+        scores = scores.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float('-inf'))  # t sees 0..t
+        heads.append(torch.softmax(scores, dim=-1) @ v[..., s])
+    return F.linear(torch.cat(heads, dim=-1), attn.c_proj.weight, attn.c_proj.bias)
+
+
+def spec_mixer_of(block, x):
+    return spec_attention(block.mixer, x) if isinstance(block.mixer, CausalSelfAttention) else spec_mixer(block.mixer, x)
+
+
+def layer_norm(ln, x):
+    mu, var = x.mean(-1, keepdim=True), x.var(-1, unbiased=False, keepdim=True)
+    return (x - mu) / torch.sqrt(var + ln.eps) * ln.weight + ln.bias
+
+
+def spec_block(block, x, norm, mixer):
+    """The spec's block flows, dropout off; returns the output and what each Dropout must receive."""
+    ffn = lambda u: F.linear(F.gelu(F.linear(u, block.mlp.c_fc.weight, block.mlp.c_fc.bias)), block.mlp.c_proj.weight, block.mlp.c_proj.bias)
+    if norm == 'pre':  # x = x + Drop(Mixer(LN1 x)); x = x + Drop(FFN(LN2 x))
+        m = spec_mixer_of(block, layer_norm(block.ln_1, x))
+        x = x + m
+        f = ffn(layer_norm(block.ln_2, x))
+        return x + f, [m, f]
+    if mixer == 'grassmann':  # x = Drop(LN1(h_mix(x))), no identity residual; x = LN2(x + Drop(FFN x))
+        m = layer_norm(block.ln_1, spec_mixer_of(block, x))
+        x = m
+    else:  # x = LN1(x + Drop(Attn x)); x = LN2(x + Drop(FFN x))
+        m = spec_mixer_of(block, x)
+        x = layer_norm(block.ln_1, x + m)
+    f = ffn(x)
+    return layer_norm(block.ln_2, x + f), [m, f]
+
+
+def randomised(model):
+    """Weights far from the init (LayerNorm affines included), so that every term of a flow shows."""
+    torch.manual_seed(3)
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    return model.double()
+
+
+@pytest.mark.parametrize('mixer', MIXERS)
+@pytest.mark.parametrize('norm', NORMS)
+def test_block_flows_match_the_spec_written_out(mixer, norm):
+    model = randomised(tiny(mixer=mixer, norm=norm, lags=(1, 2, 4)))
+    block = model.transformer.h[0]
+    received = []
+    block.drop = type('Recorder', (torch.nn.Module,), {'forward': lambda self, t: received.append(t) or t})()
+    x = torch.randn(2, 12, 32, dtype=torch.float64)
+    expected, dropped = spec_block(block, x, norm, mixer)
+    torch.testing.assert_close(block(x), expected)
+    # dropout sits where the spec puts it, and nowhere else: what each Dropout receives, in order
+    assert len(received) == len(dropped)
+    for got, want in zip(received, dropped):
+        torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize('mixer', MIXERS)
+@pytest.mark.parametrize('norm', NORMS)
+def test_skeleton_matches_the_spec_written_out(mixer, norm):
+    model = randomised(tiny(mixer=mixer, norm=norm, lags=(1, 2, 4)))
+    idx = torch.randint(0, 50, (2, 12))
+    x = model.transformer.wte.weight[idx] + model.transformer.wpe.weight[:12]  # token + learned position
+    for block in model.transformer.h:
+        x = spec_block(block, x, norm, mixer)[0]
+    logits = layer_norm(model.transformer.ln_f, x) @ model.transformer.wte.weight.T  # final LN, tied head
+    torch.testing.assert_close(all_logits(model, idx), logits)
+    torch.testing.assert_close(model(idx)[0][:, 0], logits[:, -1])  # without targets: the last position only
+
+
+def test_plucker_floor_is_one_millionth():
+    """p̂ = p / max(‖p‖, 1e-6): a plane of area 1e-5 is still normalised to unit length, one of 1e-7 is not."""
+    cfg = GPTConfig(n_embd=4, n_head=1, reduced_dim=2, lags=(1,))
+    mixer = GrassmannMixer(cfg, (1,)).double()
+    for area, norm in ((1e-5, 1.0), (1e-7, 0.1)):
+        z = torch.tensor([[1.0, 0.0], [0.0, area]], dtype=torch.float64).view(1, 2, 1, 2)  # ‖z_1 ∧ z_0‖ = area
+        pbar = mixer.plucker_mean(z)  # (1, 2, 1): position 0 has no lag, position 1 the one plane
+        assert pbar[0, 0].abs().item() == 0.0
+        assert abs(pbar[0, 1]).item() == pytest.approx(norm, rel=1e-9)
+        assert mixer.plucker_mean_reference(z)[0, 1].abs().item() == pytest.approx(norm, rel=1e-9)

@@ -1,0 +1,127 @@
+"""
+Mutation check of the test suite: each mutant is a one-line change that turns the code into something
+the specification (GRASSMANN.md) or a fixed defect forbids. Each is applied alone to a temporary copy
+of the repository, the tests that should notice it are run there, and the mutant counts as caught if
+they fail. A surviving mutant is a decision no test pins. Not part of CI (several minutes on 2 cores).
+
+Usage:
+    python mutants.py              # every mutant; exit status 1 if any survives
+    python mutants.py --list       # what each mutant changes
+    python mutants.py tied_head    # the named ones only
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+# name: (file, the exact text replaced (must occur once), its replacement, the tests that must catch it)
+MUTANTS = {
+    # the block flows and the skeleton (the table of issue 13)
+    'post_grassmann_gains_residual': ('model.py', 'x = self.drop(self.ln_1(self.mixer(x, cache=cache)))',
+                                      'x = self.drop(self.ln_1(x + self.mixer(x, cache=cache)))', 'test_model.py'),
+    'pre_loses_mixer_residual': ('model.py', 'x = x + self.drop(self.mixer(self.ln_1(x), cache=cache))',
+                                 'x = self.drop(self.mixer(self.ln_1(x), cache=cache))', 'test_model.py'),
+    'post_attention_becomes_pre': ('model.py', 'x = self.ln_1(x + self.drop(self.mixer(x, cache=cache)))',
+                                   'x = x + self.drop(self.mixer(self.ln_1(x), cache=cache))', 'test_model.py'),
+    'post_loses_ln2': ('model.py', 'return self.ln_2(x + self.drop(self.mlp(x)))', 'return x + self.drop(self.mlp(x))',
+                       'test_model.py'),
+    'no_final_layernorm': ('model.py', 'x = self.transformer.ln_f(x)', 'x = x', 'test_model.py'),
+    'plucker_floor_1e-2': ('model.py', 'tuple(lags), config.plucker_eps, H', 'tuple(lags), 1e-2, H', 'test_model.py'),
+    # the rest of the specification, line by line
+    'pre_ffn_not_dropped': ('model.py', 'return x + self.drop(self.mlp(self.ln_2(x)))', 'return x + self.mlp(self.ln_2(x))',
+                            'test_model.py'),
+    'gate_swapped': ('model.py', 'return alpha * h + (1 - alpha) * g', 'return (1 - alpha) * h + alpha * g', 'test_model.py'),
+    'gate_input_order': ('model.py', 'torch.cat([h, g.to(h.dtype)], dim=-1)', 'torch.cat([g.to(h.dtype), h], dim=-1)',
+                         'test_model.py'),
+    'mean_over_all_lags': ('model.py', 'count = count + (pos >= lag)', 'count = count + 1', 'test_model.py'),
+    'strict_valid_lag': ('model.py', 'count = count + (pos >= lag)', 'count = count + (pos > lag)', 'test_model.py'),
+    'lag_reads_t_plus_1': ('model.py', 'z_lag = z_all[keep - lag:keep - lag + T]', 'z_lag = z_all[keep - lag + 1:keep - lag + T + 1] if lag > 1 else z_all[keep - 1:keep - 1 + T]',
+                           'test_model.py'),
+    'learned_weights_on_invalid_lags': ('model.py', 'masked_fill(~valid, -1e30)', 'masked_fill(~valid, 0.0)', 'test_model.py'),
+    'untied_head': ('model.py', 'self.transformer.wte.weight = self.lm_head.weight', 'pass', 'test_model.py'),
+    'no_position_table': ('model.py', 'x = x + self.transformer.wpe(', 'x = x + 0 * self.transformer.wpe(', 'test_model.py'),
+    'attention_not_causal': ('model.py', 'scaled_dot_product_attention(q, k, v, is_causal=True)',
+                             'scaled_dot_product_attention(q, k, v, is_causal=False)', 'test_model.py'),
+    'attention_one_head': ('model.py', 't.view(B, T, self.n_head, C // self.n_head)', 't.view(B, T, 1, C)', 'test_model.py'),
+    'generate_keeps_first_window': ('model.py', 'logits, _ = self(idx[:, -window:] if window else idx, cache=cache)',
+                                    'logits, _ = self(idx[:, :window] if window else idx, cache=cache)', 'test_model.py'),
+    # the evaluation protocol
+    'eval_batch_weighted': ('data.py', 'n = float(scored.sum())', 'n = 1.0', 'test_eval.py'),
+    'eval_skips_last_chunk': ('data.py', 'for c0 in range(0, block_size, stride):',
+                              'for c0 in range(0, block_size - 1, stride):', 'test_eval.py'),
+    # defects fixed for issue 11, reverted one at a time
+    'mfu_substring_lookup': ('model.py', "if re.search(rf'(?<![\\w-]){re.escape(k)}(?![\\w])', name)), None)",
+                             'if k in name), None)', 'test_model.py::test_mfu_uses_the_device_peak_and_refuses_to_guess'),
+    'config_ints_unchecked': ('model.py', 'if not isinstance(value, int) or isinstance(value, bool):', 'if False:',
+                              'test_model.py::test_bad_config_values_raise_a_clear_error'),
+    'damaged_checkpoint_traceback': ('model.py', 'except Exception as e:  # a truncated', 'except ZeroDivisionError as e:  # a truncated',
+                                     'test_train.py::test_a_damaged_checkpoint_is_named_not_a_traceback'),
+    'resume_forgets_settings': ('train.py', 'config = {**configure({**defaults, **stored}, sys.argv[1:]), **this_run}',
+                                'config = {**configure(defaults, sys.argv[1:]), **this_run}',
+                                'test_train.py::test_resume_without_the_config_file_keeps_the_run_settings'),
+    'negative_eval_stride': ("train.py", "('eval_stride', 0)", "('eval_stride', -100)", 'test_train.py::test_train_explains_bad_values'),
+    'zero_epochs': ("train.py", "('epochs', 1)", "('epochs', 0)", 'test_train.py::test_train_explains_bad_values'),
+    'sample_bert_starts_with_newline': ('sample.py', "start = '=' if ckpt['tokenizer'] == 'bert-base-uncased' else '\\n'",
+                                        "start = '\\n'", 'test_train.py::test_sample_starts_wordpiece_models_without_a_prompt'),
+    'bench_gpu_memory_of_forward': ('bench.py', "before = torch.cuda.memory_allocated()\n        fn()",
+                                    "before = torch.cuda.memory_allocated()\n        saved_fn()",
+                                    'test_bench.py::test_gpu_memory_of_a_train_step_covers_the_whole_step'),
+    'bench_child_drops_space_args': ('bench.py', "argv = [f'--device={args.device}', f'--dtype={args.dtype}', f'--seq_lens={T}',",
+                                     "argv = [a for a in sys.argv[1:] if not a.startswith(('--seq_lens', '--json', '--plot'))] + [f'--seq_lens={T}',",
+                                     'test_bench.py::test_bench_writes_rows_table_and_plot'),
+}
+
+
+def copy_repo(dst):
+    skip = {'.git', '.venv', 'out', 'data', 'logs', '__pycache__', '.pytest_cache', 'results'}
+    shutil.copytree(ROOT, dst, ignore=lambda d, names: [n for n in names if n in skip or n.endswith('.pt')])
+
+
+def run_mutant(name, file, old, new, tests):
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = os.path.join(tmp, 'repo')
+        copy_repo(repo)
+        path = os.path.join(repo, file)
+        text = open(path).read()
+        if text.count(old) != 1:
+            return 'stale', f"the text to replace occurs {text.count(old)} times in {file}: update mutants.py"
+        open(path, 'w').write(text.replace(old, new))
+        cmd = [sys.executable, '-m', 'pytest', '-x', '-q', '-p', 'no:cacheprovider', *tests.split()]
+        p = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=1800)
+        last = (p.stdout.strip().splitlines() or [''])[-1]
+        return ('caught' if p.returncode == 1 else 'survived' if p.returncode == 0 else 'error'), last
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('names', nargs='*', help='mutants to run (default: all)')
+    ap.add_argument('--list', action='store_true')
+    args = ap.parse_args()
+    unknown = [n for n in args.names if n not in MUTANTS]
+    if unknown:
+        sys.exit(f"mutants.py: error: unknown mutant(s) {', '.join(unknown)}; --list shows them")
+    names = args.names or list(MUTANTS)
+    if args.list:
+        for n in names:
+            file, old, new, tests = MUTANTS[n]
+            print(f"{n}: {file}: {old.strip()!r} -> {new.strip()!r}  [{tests}]")
+        return
+    outcomes = {}
+    for n in names:
+        t0 = time.time()
+        outcome, detail = run_mutant(n, *MUTANTS[n])
+        outcomes[n] = outcome
+        print(f"{outcome:>8}  {n}  ({time.time() - t0:.0f} s: {detail})", flush=True)
+    caught = sum(o == 'caught' for o in outcomes.values())
+    print(f"\n{caught} of {len(outcomes)} mutants caught" + ''.join(
+        f"\n  {o}: {n}" for n, o in outcomes.items() if o != 'caught'))
+    sys.exit(0 if caught == len(outcomes) else 1)
+
+
+if __name__ == '__main__':
+    main()
