@@ -54,6 +54,11 @@ MUTANTS = {
     'eval_batch_weighted': ('data.py', 'n = float(scored.sum())', 'n = 1.0', 'test_eval.py'),
     'eval_skips_last_chunk': ('data.py', 'for c0 in range(0, block_size, stride):',
                               'for c0 in range(0, block_size - 1, stride):', 'test_eval.py'),
+    'eval_no_extra_context': ('data.py', 'start = max(b0 + c1 - block_size, 0)', 'start = b0', 'test_eval.py'),
+    # tests that could not fail before issue 11: each now catches a mutant of what it covers
+    'paper_l12_batch_32': ('config/paper_grassmann_l12.py', 'batch_size = 16', 'batch_size = 32', 'test_train.py -k paper_configs'),
+    'bench_times_in_seconds': ('bench.py', '        times.append((time.perf_counter() - t0) * 1000)\n    return statistics.median',
+                               '        times.append(time.perf_counter() - t0)\n    return statistics.median', 'test_bench.py'),
     # defects fixed for issue 11, reverted one at a time
     'mfu_substring_lookup': ('model.py', "if re.search(rf'(?<![\\w-]){re.escape(k)}(?![\\w])', name)), None)",
                              'if k in name), None)', 'test_model.py::test_mfu_uses_the_device_peak_and_refuses_to_guess'),
