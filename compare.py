@@ -141,7 +141,7 @@ def table(runs, groups, baselines):
     base = {label: [runs[f]['best']['val_ppl'] for f in folders] for label, folders in groups if label in baselines}
     gap_heads = ['gap to attention'] if len(base) == 1 else [f"gap to {b}" for b in base]
     lines = ['| model | params | seeds | best val ppl | test ppl | test bpb | best epoch | tokens/s | wall time | '
-             + ' | '.join(gap_heads) + ' |', '| --- ' + '| ---: ' * (9 + len(gap_heads)) + '|']
+             + ' | '.join(gap_heads) + ' |', '| --- ' + '| ---: ' * (8 + len(gap_heads)) + '|']
     notes = []
     for label, folders in groups:
         rs = [runs[f] for f in folders]
@@ -208,18 +208,19 @@ def figures(runs, groups, out):
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    width = 0.38
+    # points, not bars: a bar on an axis that does not start at 0 would exaggerate the gaps
     for j, (what, key) in enumerate((('best val', 'best'), ('test', 'test'))):
         for i, (label, folders) in enumerate(groups):
             xs = [runs[f][key]['val_ppl' if key == 'best' else 'ppl'] for f in folders]
-            x = i + (j - 0.5) * width
-            ax.bar(x, statistics.mean(xs), width, yerr=statistics.stdev(xs) if len(xs) > 1 else 0,
-                   color=colours[label], alpha=1.0 if j == 0 else 0.55, capsize=4, label=f"{what}" if i == 0 else None)
-            ax.plot([x] * len(xs), xs, 'k.', ms=4, label='one seed' if i == j == 0 else None)  # the spread, seed by seed
+            x = i + (j - 0.5) * 0.3
+            ax.errorbar(x, statistics.mean(xs), yerr=statistics.stdev(xs) if len(xs) > 1 else 0, fmt='o' if j == 0 else 's',
+                        color=colours[label], mfc=colours[label] if j == 0 else 'white', ms=8, capsize=5,
+                        label=f"{what}: mean ± std" if i == 0 else None)
+            ax.plot([x + 0.08] * len(xs), xs, 'k.', ms=4, label='one seed' if i == j == 0 else None)
     ax.set_xticks(range(len(groups)), [label for label, _ in groups], fontsize=8, rotation=20 if len(groups) > 4 else 0,
                   ha='right' if len(groups) > 4 else 'center')
-    ax.set_ylim(bottom=min(min(r['best']['val_ppl'], r['test']['ppl']) for r in runs.values()) * 0.8)
-    ax.set_ylabel('perplexity (bars: mean ± std over seeds)')
+    ax.set_ylabel('perplexity')
+    ax.grid(True, axis='y', alpha=0.3)
     ax.legend()
     fig.tight_layout()
     fig.savefig(os.path.join(out, 'best.png'), dpi=120)

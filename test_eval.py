@@ -188,8 +188,10 @@ def test_compare_names_study_arms_by_folder_and_measures_the_gap_to_each_attenti
     fake_run(runs / 'grassmann_pre-seed43', 'grassmann', 43, [250], 240, norm='pre')
     compare(f"{runs}/*", '--out', tmp_path / 'res')
     text = (tmp_path / 'res' / 'results.md').read_text()
-    head = next(line for line in text.splitlines() if line.startswith('| model'))
-    assert head.endswith('| gap to attention_post | gap to attention_pre |')
+    lines = text.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith('| model'))
+    assert lines[head].endswith('| gap to attention_post | gap to attention_pre |')
+    assert lines[head].count('|') == lines[head + 1].count('|') == lines[head + 2].count('|')  # a well-formed table
     rows = {line.split('|')[1].strip(): [c.strip() for c in line.split('|')[2:-1]]
             for line in text.splitlines() if line.startswith('| ') and 'model' not in line and '---' not in line}
     assert list(rows) == ['attention_post', 'attention_pre', 'grassmann_pre']  # attention arms first
