@@ -24,7 +24,7 @@ import sys
 
 # keys that say where or how a run was written, not what was trained: ignored when grouping seeds
 IO_KEYS = {'seed', 'out_dir', 'wandb_log', 'wandb_project', 'wandb_run_name', 'init_from', 'eval_only',
-           'log_interval', 'compile', 'device'}
+           'log_interval', 'compile', 'device', 'checkpoint_every', 'deadline'}
 # keys that must match across every run compared: perplexities are only comparable under them
 SAME_KEYS = ('dataset', 'block_size', 'tokenizer', 'eval_stride')
 
@@ -154,6 +154,9 @@ def table(runs, groups, baselines):
                      f"{mean_std([r['test']['bpb'] for r in rs], '{:.4f}') if all('bpb' in r['test'] for r in rs) else '-'} | "
                      f"{mean_std([r['best']['epoch'] for r in rs])} | {mean_std(tok_s, '{:,.0f}')} | "
                      f"{mean_std([r['wall_time_s'] / 60 for r in rs], '{:.1f}')} min | {' | '.join(gaps or ['-'])} |")
+        cut = [f"{r['iter']} of {r['max_iters']}" for r in rs if r.get('completed') is False]
+        if cut:  # a deadline stopped them: their numbers are not final
+            notes.append(f"- {label}: {len(cut)} of {len(rs)} runs incomplete (stopped at iteration {', '.join(cut)}).")
         for name, base_val in base.items():
             if name == label:
                 continue

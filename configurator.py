@@ -58,3 +58,14 @@ def configure(defaults, argv):
             value = text  # a bare string, e.g. --mixer=attention
         config[key] = _checked(key, value, defaults[key], arg)
     return config
+
+
+def script_defaults(path):
+    """A script's module-level config (the block between its first two dashed fences), without running it."""
+    fence = '# ' + '-' * 77 + '\n'
+    parts = open(path, encoding='utf-8').read().split(fence)
+    if len(parts) < 3:
+        raise ValueError(f"{path}: no config block between two '# ---' fences")
+    scope = {}
+    exec(compile(parts[1], path, 'exec'), scope)
+    return {k: v for k, v in scope.items() if not k.startswith('_') and isinstance(v, (int, float, bool, str, tuple, type(None)))}

@@ -200,3 +200,32 @@ def test_compare_names_study_arms_by_folder_and_measures_the_gap_to_each_attenti
     for base, ppls in (('attention_post', [200, 210]), ('attention_pre', [180, 190])):
         _, _, p = welch([230, 250], ppls)
         assert f"- grassmann_pre vs {base}, best val ppl: Welch's t" in text and f"p = {p:.3g}" in text
+
+
+def test_device_batches_are_the_host_batches_of_the_epoch_order():
+    """train.py gathers each batch from the token tensor on the device; the blocks must be exactly those
+    the host path (numpy slicing of the memmap, in the epoch's order) gives."""
+    from data import epoch_order, gather_blocks, num_blocks
+    data = np.random.default_rng(3).integers(0, 30000, 5000).astype(np.uint16)
+    bs, B = 16, 8
+    n = num_blocks(data, bs)
+    tokens = torch.from_numpy(data.astype(np.int64))
+    for epoch in (0, 1):
+        order = epoch_order(n, epoch, seed=42)
+        assert sorted(order.tolist()) == list(range(n))
+        for start in range(0, n - B + 1, B):
+            ids = order[start:start + B]
+            rows = torch.from_numpy(data[ids[:, None] * (bs + 1) + np.arange(bs + 1)].astype(np.int64))  # the host path
+            x, y = gather_blocks(tokens, torch.from_numpy(ids), bs)
+            assert torch.equal(x, rows[:, :-1]) and torch.equal(y, rows[:, 1:])
+
+
+def test_evaluation_batches_all_have_one_shape():
+    model = tiny_model(mixer='grassmann')
+    shapes = []
+    recorder = type('Recorder', (torch.nn.Module,), {'forward': lambda self, x, y: shapes.append(tuple(x.shape)) or model(x, y)})()
+    data = np.random.default_rng(0).integers(0, 40, 300).astype(np.uint16)  # 17 blocks: batches of 5 leave 2
+    loss = evaluate(recorder, data, 16, 5, 'cpu')
+    blocks = torch.from_numpy(data[: 300 // 17 * 17].astype(np.int64)).view(-1, 17)
+    assert set(shapes) == {(5, 16)} and len(shapes) == 4
+    assert loss == pytest.approx(model(blocks[:, :-1], blocks[:, 1:])[1].item(), rel=1e-6)  # the padding scores nothing

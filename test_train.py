@@ -377,6 +377,51 @@ def test_train_explains_bad_values(workdir, arg, message):
     assert p.returncode != 0 and message in p.stderr and 'Traceback' not in p.stderr, p.stderr
 
 
+def test_a_run_past_its_deadline_stops_and_reports_itself_incomplete(workdir):
+    import time
+    p = run('train.py', *TINY, '--out_dir=out-deadline', '--max_iters=50', '--eval_interval=10',
+            f'--deadline={time.time() - 1}', cwd=workdir)
+    assert 'deadline reached at iteration 1 of 50' in p.stdout and '(incomplete: 1 of 50 iterations)' in p.stdout
+    results = json.load(open(workdir / 'out-deadline' / 'results.json'))
+    assert results['completed'] is False and results['iter'] == 1 and results['max_iters'] == 50
+    assert [h['iter'] for h in results['history']] == [1] and results['test']['ppl'] > 1
+    p = run('train.py', '--out_dir=out-deadline', '--init_from=resume', '--deadline=0.0', cwd=workdir)  # then finish it
+    results = json.load(open(workdir / 'out-deadline' / 'results.json'))
+    assert results['completed'] is True and [h['iter'] for h in results['history']] == [1, 10, 20, 30, 40, 50]
+
+
+def test_results_json_is_written_at_every_evaluation(workdir):
+    import time
+    out = workdir / 'out-live'
+    cmd = [sys.executable, os.path.join(ROOT, 'train.py'), *TINY, '--out_dir=out-live', '--max_iters=100000', '--eval_interval=2']
+    proc = subprocess.Popen(cmd, cwd=workdir, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        t0, results = time.time(), None
+        while time.time() - t0 < 120 and not (results and len(results['history']) >= 2):
+            time.sleep(0.5)
+            if (out / 'results.json').exists():
+                results = json.load(open(out / 'results.json'))  # written whole (renamed), never half
+    finally:
+        proc.kill()
+        proc.wait()
+    assert results and len(results['history']) >= 2 and results['completed'] is False and results['test'] is None
+    assert results['best']['val_loss'] == min(h['val_loss'] for h in results['history'])
+
+
+def test_checkpoints_at_the_end_only_give_the_same_run(workdir):
+    common = [*TINY, '--max_iters=8', '--eval_interval=2', '--dropout=0.1']
+    run('train.py', *common, '--out_dir=out-every', cwd=workdir)
+    p = run('train.py', *common, '--out_dir=out-end', '--checkpoint_every=0', cwd=workdir)
+    a, b = (json.load(open(workdir / d / 'results.json')) for d in ('out-every', 'out-end'))
+    assert a['best'] == b['best'] and a['test'] == b['test'] and a['completed'] and b['completed']
+    for name in ('last.pt', 'ckpt.pt'):
+        x, y = (torch.load(workdir / d / name, weights_only=False) for d in ('out-every', 'out-end'))
+        for k, v in x['model'].items():
+            assert torch.equal(v, y['model'][k]), (name, k)
+        assert x['iter_num'] == y['iter_num']
+    assert torch.load(workdir / 'out-end' / 'last.pt', weights_only=False)['iter_num'] == 8
+
+
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(workdir):
     common = [*TINY, '--out_dir=out-nan', '--eval_interval=2']
     run('train.py', *common, '--max_iters=2', cwd=workdir)
@@ -498,10 +543,10 @@ def test_prepare_bert_refuses_a_wrong_vocabulary(tmp_path):
 
 def train_defaults():
     """train.py's own defaults: the module-level config between its first two dashed fences."""
-    block = open(os.path.join(ROOT, 'train.py')).read().split('# ' + '-' * 77 + '\n')[1]
-    scope = {}
-    exec(block, scope)
-    return {k: v for k, v in scope.items() if not k.startswith('_')}
+    from configurator import script_defaults
+    defaults = script_defaults(os.path.join(ROOT, 'train.py'))
+    assert defaults['learning_rate'] == 1e-3 and defaults['epochs'] == 30 and len(defaults) > 40
+    return defaults
 
 
 # per block 789,760 / 793,376 (the spec), embeddings 30,522 x 256, positions block x 256, final LayerNorm 512
@@ -565,3 +610,34 @@ def test_paper_config_trains_on_cpu_and_samples_in_wordpiece(workdir):
     p = run('sample.py', '--out_dir=out-paper', '--start=The History of', '--num_samples=1', '--max_new_tokens=10',
             '--device=cpu', cwd=workdir)
     assert p.stdout.startswith('the history of ')
+
+# -----------------------------------------------------------------------------
+# the GPU sprint, rehearsed on CPU
+
+
+def test_sprint_rehearsal_keeps_its_deadline_and_packs_everything(workdir, tmp_path):
+    import tarfile
+    import time
+    out = tmp_path / 'sprint'
+    t0 = time.time()
+    p = run('sprint.py', '--device=cpu', '--rehearsal', f'--out={out}', f'--work={tmp_path / "work"}', '--dataset=slice', '--deadline_s=60',
+            '--parallel=3', '--preflight_steps=20', '--min_run_s=5', '--bench_s=15', '--end_s=10', '--grace_s=10',
+            '--bench_lens=16', '--bench_tokens=64', '--log_interval=10',
+            '--runs=paper_attention_l6:42,paper_grassmann_l6:42,study/grassmann_post_all:42', cwd=workdir)
+    wall = time.time() - t0
+    assert wall < 60 + 15, p.stdout  # the deadline, plus starting Python
+    assert 'preflight paper_attention_l6: compiled' in p.stdout and 'preflight paper_grassmann_l6' in p.stdout
+    summary = (out / 'summary.md').read_text()
+    for name in ('paper_attention_l6-seed42', 'paper_grassmann_l6-seed42', 'study_grassmann_post_all-seed42'):
+        row = next(line for line in summary.splitlines() if line.startswith(f'| {name} |'))
+        assert '| partial |' in row, row  # 100,000 iterations cannot fit: the deadline cut them short
+        results = json.load(open(tmp_path / 'work' / 'runs' / name / 'results.json'))
+        assert results['completed'] is False and results['test']['ppl'] > 1 and results['history']
+    assert 'not checked (no CPU hash for' in summary  # the slice is not the full data set
+    assert '## Comparison' in summary and 'runs incomplete (stopped at iteration' in summary
+    assert sorted(os.listdir(out)) == ['sprint.log', 'sprint.tar.gz', 'summary.md']  # what the device tool brings back
+    with tarfile.open(out / 'sprint.tar.gz') as tar:
+        names = tar.getnames()
+    assert 'summary.md' in names and 'sprint.log' in names and 'compare/results.md' in names
+    assert 'runs/paper_grassmann_l6-seed42/results.json' in names and 'bench/bench_16.json' in names
+    assert not [n for n in names if n.endswith('.pt')]

@@ -31,7 +31,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from configurator import configure
-from data import epoch_order, evaluate, get_blocks, load_meta, load_split, metrics, num_blocks
+from data import epoch_order, evaluate, gather_blocks, load_meta, load_split, metrics, num_blocks
 from hardware import auto_dtype, keep_freed_memory
 from model import GPT, GPTConfig, load_checkpoint
 
@@ -82,6 +82,8 @@ beta2 = 0.999
 grad_clip = 1.0  # 0: no clipping
 eval_interval = 0  # iterations between evaluations; 0: once per epoch
 eval_stride = 0  # < block_size: score each target with at least block_size - eval_stride context; 0: block_size
+checkpoint_every = 1  # evaluations between writes of last.pt and ckpt.pt; 0: at the end only (the best weights wait in memory)
+deadline = 0.0  # a time.time(): past it the run stops, evaluates, and reports itself incomplete; 0: none
 # system
 device = 'auto'  # 'auto' | 'cpu' | 'cuda' | 'cuda:1' | 'mps'
 dtype = 'auto'  # 'auto' | 'float32' | 'bfloat16' | 'float16'
@@ -107,7 +109,7 @@ try:
         if int(os.environ.get('RANK', 0)) == 0:
             print(f"resuming with the settings stored in {path}" + (f"; changed here: {', '.join(changed)}" if changed else ''))
     for key, low in (('epochs', 1), ('batch_size', 1), ('gradient_accumulation_steps', 1), ('eval_stride', 0),
-                     ('max_iters', 0), ('log_interval', 1), ('eval_interval', 0)):
+                     ('max_iters', 0), ('log_interval', 1), ('eval_interval', 0), ('checkpoint_every', 0)):
         if not config[key] >= low:
             raise ValueError(f"{key}={config[key]!r}: allowed values are integers >= {low}")
     if config['eval_stride'] > config['block_size']:
@@ -158,6 +160,7 @@ try:
 except FileNotFoundError as e:
     sys.exit(f"train.py: error: {e}")
 train_data, val_data, test_data = (load_split(data_dir, s) for s in ('train', 'val', 'test'))
+train_tokens = torch.from_numpy(train_data.astype(np.int64)).to(device)  # once: each batch is gathered where it is used
 tokenizer_vocab = None  # a WordPiece vocabulary travels in the checkpoints, so that sample.py can decode
 if 'vocab_file' in meta:
     with open(os.path.join(data_dir, meta['vocab_file']), encoding='utf-8') as f:
@@ -220,6 +223,7 @@ if eval_only:
 scaler = torch.amp.GradScaler(device_type, enabled=(dtype == 'float16'))
 optimizer = raw_model.configure_optimizers(weight_decay, learning_rate, (beta1, beta2), device_type)
 iter_num, best, history, elapsed = 0, None, [], 0.0
+best_weights, best_saved = None, True  # the best weights so far, kept in memory, and whether ckpt.pt holds them
 if ckpt:
     optimizer.load_state_dict(ckpt['optimizer'])
     scaler.load_state_dict(ckpt['scaler'])
@@ -233,6 +237,11 @@ if ckpt:
         random.setstate(rng['python'])
     elif master:
         print(f"resuming on {world_size} processes from a checkpoint of {len(ckpt['rng'])}: dropout masks will differ")
+    if best:
+        try:
+            best_weights = load_checkpoint(os.path.join(out_dir, 'ckpt.pt'))['model']
+        except ValueError as e:
+            sys.exit(f"train.py: error: cannot resume: the best weights: {e}")
     if master:
         print(f"resuming from {out_dir}/last.pt at iteration {iter_num}")
 ckpt = None  # free memory
@@ -254,21 +263,56 @@ def get_lr(it):
 
 _order = {}
 def get_batch(it, micro):
-    """This rank's part of micro-step `micro` of iteration `it`: a distinct slice of the epoch's order."""
+    """This rank's part of micro-step `micro` of iteration `it`: a distinct slice of the epoch's order,
+    gathered on the device (no host work, no copy per step)."""
     epoch, step = divmod(it, iters_per_epoch)
     if epoch not in _order:
         _order.clear()
-        _order[epoch] = epoch_order(n_train, epoch, seed)
+        _order[epoch] = torch.from_numpy(epoch_order(n_train, epoch, seed)).to(device)
     start = ((step * gradient_accumulation_steps + micro) * world_size + rank) * batch_size
-    return get_blocks(train_data, _order[epoch][start:start + batch_size], block_size, device)
+    return gather_blocks(train_tokens, _order[epoch][start:start + batch_size], block_size)
 
 
-def checkpoint(path, rng_states):
-    save_atomic({'model': raw_model.state_dict(), 'optimizer': optimizer.state_dict(), 'scaler': scaler.state_dict(),
-                 'model_args': asdict(gptconf), 'iter_num': iter_num, 'epoch': iter_num // iters_per_epoch,
-                 'step_in_epoch': iter_num % iters_per_epoch, 'best': best, 'history': history,
-                 'elapsed': elapsed, 'config': config, 'tokenizer': meta['tokenizer'], 'tokenizer_vocab': tokenizer_vocab,
-                 'rng': rng_states}, path)
+def checkpoint(path, rng_states, weights=None):
+    """The run's state; with `weights` (the best, kept in memory) only what evaluation and sampling need."""
+    state = {'model': weights or raw_model.state_dict(), 'model_args': asdict(gptconf), 'iter_num': best['iter'] if weights else iter_num,
+             'best': best, 'history': history, 'config': config, 'tokenizer': meta['tokenizer'],
+             'tokenizer_vocab': tokenizer_vocab}
+    if weights is None:
+        state.update(optimizer=optimizer.state_dict(), scaler=scaler.state_dict(), epoch=iter_num // iters_per_epoch,
+                     step_in_epoch=iter_num % iters_per_epoch, elapsed=elapsed, rng=rng_states)
+    save_atomic(state, path)
+
+
+def write_results(test=None):
+    """results.json after every evaluation: a run cut short (deadline, crash) still leaves its history."""
+    results = {'config': config, 'model_args': asdict(gptconf), 'tokenizer': meta['tokenizer'],
+               'n_params': raw_model.num_params(), 'completed': iter_num >= max_iters and test is not None,
+               'iter': iter_num, 'max_iters': max_iters, 'history': history, 'best': best, 'test': test,
+               'eval_stride': eval_stride or block_size, 'device': device,
+               'device_name': torch.cuda.get_device_name() if device_type == 'cuda' else device,
+               'world_size': world_size, 'dtype': dtype, 'torch': torch.__version__, 'wall_time_s': elapsed}
+    tmp = os.path.join(out_dir, 'results.json.tmp')
+    with open(tmp, 'w') as f:
+        json.dump(results, f, indent=2)
+    os.replace(tmp, os.path.join(out_dir, 'results.json'))
+
+
+def save_checkpoints(best_saved):
+    """last.pt (the whole state, to resume from) and, unless already written, ckpt.pt: the best weights,
+    with the whole state when they are the current ones. Returns True: the best is now on disk."""
+    rng_states = [{'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state() if device_type == 'cuda' else None,
+                   'numpy': np.random.get_state(), 'python': random.getstate()}]
+    if ddp:
+        gathered = [None] * world_size
+        dist.all_gather_object(gathered, rng_states[0])
+        rng_states = gathered
+    if master:
+        checkpoint(os.path.join(out_dir, 'last.pt'), rng_states)
+        if not best_saved:
+            current = best['iter'] == iter_num
+            checkpoint(os.path.join(out_dir, 'ckpt.pt'), rng_states, None if current else best_weights)
+    return True
 
 
 def stop_if_not_finite(value, what, since):
@@ -343,7 +387,8 @@ while iter_num < max_iters:
     optimizer.zero_grad(set_to_none=True)
     iter_num += 1
     train_loss_n += 1
-    evaluating = iter_num % eval_every == 0 or iter_num == max_iters
+    stopping = bool(deadline) and time.time() > deadline  # out of time: evaluate what there is, then stop
+    evaluating = iter_num % eval_every == 0 or iter_num == max_iters or stopping
     logging = iter_num % log_interval == 0 or evaluating
     if iter_num == first_iter + 1 and not logging:  # compile and warm-up: timed on its own, out of tokens/s
         loss.item()
@@ -373,15 +418,9 @@ while iter_num < max_iters:
                  'val_ppl': math.exp(val_loss), 'lr': lr, 'tokens_per_s': tokens_per_iter / speed.since_eval(),
                  'elapsed_s': elapsed}
         history.append(entry)
-        improved = best is None or val_loss < best['val_loss']  # never overwrite the best with a worse value
-        if improved:
+        if best is None or val_loss < best['val_loss']:  # never overwrite the best with a worse value
             best = {'epoch': entry['epoch'], 'iter': iter_num, **{f'val_{k}': v for k, v in val.items()}}
-        rng_states = [{'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state() if device_type == 'cuda' else None,
-                       'numpy': np.random.get_state(), 'python': random.getstate()}]
-        if ddp:
-            gathered = [None] * world_size
-            dist.all_gather_object(gathered, rng_states[0])
-            rng_states = gathered
+            best_weights, best_saved = {k: v.detach().clone() for k, v in raw_model.state_dict().items()}, False
         if master:
             print(f"eval iter {iter_num} | epoch {entry['epoch']:.2f} | train loss {train_loss:.4f} | val loss {val_loss:.4f} "
                   f"| val ppl {entry['val_ppl']:.2f} | best val ppl {best['val_ppl']:.2f} (iter {best['iter']}) "
@@ -389,40 +428,32 @@ while iter_num < max_iters:
             if wandb_log:
                 wandb.log({'train/epoch_loss': train_loss, 'val/loss': val_loss, 'val/ppl': entry['val_ppl'],
                            'epoch': entry['epoch']}, step=iter_num)
-            checkpoint(os.path.join(out_dir, 'last.pt'), rng_states)
-            if improved:
-                checkpoint(os.path.join(out_dir, 'ckpt.pt'), rng_states)
+            write_results()
+        if checkpoint_every and len(history) % checkpoint_every == 0:
+            best_saved = save_checkpoints(best_saved)
         train_loss_sum.zero_()
         train_loss_n = 0
         speed.restart(iter_num)
+    if stopping:
+        if master:
+            print(f"deadline reached at iteration {iter_num} of {max_iters}: stopping, the run is incomplete")
+        break
 
-# the end: the best checkpoint on the test split, and everything in results.json
-if ddp:
-    dist.barrier()  # ckpt.pt is complete before any rank reads it
-try:
-    best_state = load_checkpoint(os.path.join(out_dir, 'ckpt.pt'))['model']
-except ValueError as e:
-    sys.exit(f"train.py: error: the best checkpoint cannot be read back for the test split: {e}")
-final_sha = None
+# the end: the last and best checkpoints, the best weights on the test split, and everything in results.json
+if not (checkpoint_every and history and len(history) % checkpoint_every == 0):  # the last evaluation did not write them
+    save_checkpoints(best_saved)
 if ddp:  # every rank must end with the same weights; print a fingerprint of them
     import hashlib
     final_sha = hashlib.sha1(b''.join(p.detach().cpu().numpy().tobytes() for p in raw_model.parameters())).hexdigest()
     sys.stdout.write(f"rank {rank}: final weights sha1 {final_sha}\n")  # one write: ranks share the pipe
     sys.stdout.flush()
-raw_model.load_state_dict(best_state)
+raw_model.load_state_dict(best_weights)
 test = evaluate_split(model, 'test')
 if master:
-    results = {'config': config, 'model_args': asdict(gptconf), 'tokenizer': meta['tokenizer'],
-               'n_params': raw_model.num_params(), 'history': history, 'best': best,
-               'test': test, 'eval_stride': eval_stride or block_size, 'device': device,
-               'device_name': torch.cuda.get_device_name() if device_type == 'cuda' else device,
-               'world_size': world_size, 'dtype': dtype, 'torch': torch.__version__, 'wall_time_s': elapsed}
-    tmp = os.path.join(out_dir, 'results.json.tmp')
-    with open(tmp, 'w') as f:
-        json.dump(results, f, indent=2)
-    os.replace(tmp, os.path.join(out_dir, 'results.json'))
+    write_results(test)
     print(f"best val ppl {best['val_ppl']:.2f} (epoch {best['epoch']:.2f}, iter {best['iter']}) | "
-          f"{describe('test', test)} | wall {fmt_time(elapsed)} | {out_dir}/results.json")
+          f"{describe('test', test)} | wall {fmt_time(elapsed)} | {out_dir}/results.json"
+          + ('' if iter_num >= max_iters else f" (incomplete: {iter_num} of {max_iters} iterations)"))
     if wandb_log:
         wandb.summary.update({'best_val_ppl': best['val_ppl'], 'test_ppl': test['ppl'], 'test_bpb': test['bpb']})
         wandb.finish()

@@ -1,0 +1,266 @@
+"""
+The GPU sprint: one command that turns a short loan of one GPU into the 30-epoch comparison. It
+installs nothing and reads data prepared on a CPU (carry data/wikitext2_bert to the machine).
+
+Usage (from the repository root):
+    python sprint.py --out=$OUT                         # on the GPU: everything below, ending inside 9 minutes
+    python sprint.py --out=$OUT --deadline_s=300 --parallel=2
+    python sprint.py --device=cpu --rehearsal --out=/tmp/sprint   # the same steps, tiny, about a minute
+
+Everything works to one deadline (deadline_s from the start):
+1. preflight: both paper models compiled on the device, a few hundred training steps each (their
+   tokens/s), compiled against eager loss on one batch, the epoch order's hash against the CPU's,
+   one full evaluation. A failure here stops the sprint before any run starts.
+2. runs, in RUNS' order of priority, `parallel` processes at once on the one device; each gets the
+   deadline less what the end needs (train.py --deadline), so a run cut short still evaluates, tests
+   its best weights and writes results.json marked incomplete.
+3. bench.py --compile at lengths 128 and 4096, each in its own time box.
+4. compare.py over every run that wrote results.json; incomplete runs are marked in the summary.
+5. pack: OUT/sprint.tar.gz (results, logs, table, figures, bench from the --work folder; no
+   checkpoints), OUT/summary.md and OUT/sprint.log: three files, as the device tool brings back.
+"""
+import argparse
+import glob
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.abspath(__file__))  # scripts and configs; data/ is read from the working folder
+# -----------------------------------------------------------------------------
+# (config, seed) in priority order: seed 42 of the paper's 6-layer pair and of the seed reproduction's
+# Grassmann model (every lag in every layer, post-norm), then seeds 43 and 44 of the same
+PRIORITY = ('paper_attention_l6', 'paper_grassmann_l6', 'study/grassmann_post_all')
+RUNS = [(c, s) for s in (42, 43, 44) for c in PRIORITY]
+# sha256 of epoch 0's block order (seed 42) as a CPU computes it, by number of training blocks
+ORDER_SHA256 = {18547: '02dc8e13a7e6a48263b6a649673992b2fafd33e5bfc4ccd1916efe018d45ca4d'}  # wikitext2_bert, block 128
+# the rehearsal: a tiny model on whatever small data set is given, same steps
+TINY = ['--n_layer=1', '--n_embd=32', '--n_head=2', '--reduced_dim=8', '--block_size=32', '--batch_size=4']
+# -----------------------------------------------------------------------------
+
+
+LOG = []  # the open sprint.log
+
+
+def log(msg):
+    line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+    print(line, flush=True)
+    for f in LOG:
+        f.write(line + '\n')
+        f.flush()
+
+
+def preflight(args, deadline):
+    """Both models on the device: compiled vs eager, the epoch order, speed, one evaluation. Raises on failure."""
+    import torch
+    from configurator import configure, script_defaults
+    from data import epoch_order, evaluate, gather_blocks, load_split, num_blocks
+    from hardware import auto_dtype
+    from model import GPT, GPTConfig
+    from contextlib import nullcontext
+    report = {}
+    for name in PRIORITY[:2]:
+        cfg = configure(script_defaults(os.path.join(ROOT, 'train.py')),
+                        [os.path.join(ROOT, 'config', f'{name}.py'), f'--dataset={args.dataset}'] + (TINY if args.rehearsal else []))
+        data_dir = os.path.join('data', cfg['dataset'])
+        train, val = load_split(data_dir, 'train'), load_split(data_dir, 'val')
+        bs, B = cfg['block_size'], cfg['batch_size']
+        n = num_blocks(train, bs)
+        order = epoch_order(n, 0, cfg['seed'])
+        sha = hashlib.sha256(order.astype(np.int64).tobytes()).hexdigest()
+        if n in ORDER_SHA256 and sha != ORDER_SHA256[n]:
+            raise RuntimeError(f"epoch order differs from the CPU's: {sha} != {ORDER_SHA256[n]}")
+        order_check = 'equal to the CPU' if n in ORDER_SHA256 else f'not checked (no CPU hash for {n} blocks)'
+        torch.manual_seed(0)
+        dtype = auto_dtype(args.device.split(':')[0])
+        ctx = nullcontext() if dtype == 'float32' else torch.autocast(args.device.split(':')[0], dtype=getattr(torch, dtype))
+        model = GPT(GPTConfig(**{k: cfg[k] for k in GPTConfig.__dataclass_fields__ if k != 'vocab_size'},
+                              vocab_size=cfg['vocab_size'] or 50304)).to(args.device)
+        tokens = torch.from_numpy(train.astype(np.int64)).to(args.device)
+        ids = torch.from_numpy(order).to(args.device)
+        x, y = gather_blocks(tokens, ids[:B], bs)
+        compiled = model if args.rehearsal else torch.compile(model)  # on a CPU compiling would take the whole minute
+        model.eval()
+        with torch.no_grad(), ctx:
+            eager_loss, compiled_loss = model(x, y)[1].item(), compiled(x, y)[1].item()
+        if abs(eager_loss - compiled_loss) > 2e-2 * abs(eager_loss):
+            raise RuntimeError(f"{name}: compiled loss {compiled_loss:.4f} != eager {eager_loss:.4f}")
+        model.train()
+        opt = model.configure_optimizers(cfg['weight_decay'], cfg['learning_rate'], (cfg['beta1'], cfg['beta2']), args.device.split(':')[0])
+        losses, t0, timed_from = [], time.time(), None
+        for step in range(args.preflight_steps):
+            x, y = gather_blocks(tokens, ids[(step * B) % (n - B):][:B], bs)
+            with ctx:
+                loss = compiled(x, y)[1]
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            if step == 9:  # the first steps compile: time the rest
+                loss.item()
+                timed_from = (time.time(), step)
+            losses.append(loss.detach())
+        losses = torch.stack(losses).tolist()
+        tok_s = (args.preflight_steps - 1 - timed_from[1]) * B * bs / (time.time() - timed_from[0])
+        if not losses[-1] < losses[0]:
+            raise RuntimeError(f"{name}: the loss did not fall in {args.preflight_steps} steps: {losses[0]:.3f} -> {losses[-1]:.3f}")
+        t_eval = time.time()
+        val_loss = evaluate(compiled, val, bs, B, args.device, ctx)
+        report[name] = dict(eager_loss=eager_loss, compiled_loss=compiled_loss, order_sha256=sha, order=order_check,
+                            steps=args.preflight_steps, first_loss=losses[0], last_loss=losses[-1], tokens_per_s=tok_s,
+                            eval_s=time.time() - t_eval, val_loss=val_loss, total_s=time.time() - t0, dtype=dtype)
+        log(f"preflight {name}: compiled {compiled_loss:.4f} vs eager {eager_loss:.4f}; order {order_check}; loss "
+            f"{losses[0]:.3f} -> {losses[-1]:.3f} in {args.preflight_steps} steps, {tok_s:,.0f} tok/s; "
+            f"val loss {val_loss:.4f} in {report[name]['eval_s']:.1f} s")
+        if time.time() > deadline:
+            raise RuntimeError('the preflight ran past its time')
+    return report
+
+
+def run_all(args, runs, deadline):
+    """Start runs by priority, `parallel` at a time, while a useful amount of time is left. Each stops
+    itself at the deadline; one still running grace_s after it is killed."""
+    pending, active, started = list(runs), [], []
+    while pending or active:
+        active = [(p, r) for p, r in active if p.poll() is None]
+        if time.time() > deadline + args.grace_s:
+            for p, name in active:
+                p.kill()
+                log(f"killed {name}: still running {args.grace_s:.0f} s past the deadline")
+            break
+        while pending and len(active) < args.parallel and deadline - time.time() > args.min_run_s:
+            config, seed = pending.pop(0)
+            name = f"{config.replace('/', '_')}-seed{seed}"
+            out_dir = os.path.join(args.work, 'runs', name)
+            os.makedirs(out_dir, exist_ok=True)
+            cmd = [sys.executable, os.path.join(ROOT, 'train.py'), os.path.join(ROOT, 'config', f'{config}.py'),
+                   f'--seed={seed}', f'--out_dir={out_dir}',
+                   f'--dataset={args.dataset}', f'--device={args.device}', f'--deadline={deadline}',
+                   '--checkpoint_every=0', f'--log_interval={args.log_interval}', f'--compile={not args.rehearsal}',
+                   *(TINY + ['--max_iters=100000', '--eval_interval=20'] if args.rehearsal else [])]
+            logf = open(os.path.join(out_dir, 'train.log'), 'w')
+            active.append((subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT), name))
+            started.append(name)
+            log(f"started {name}")
+        if not pending or deadline - time.time() <= args.min_run_s:
+            pending = []
+        time.sleep(0.5)
+    return started
+
+
+def bench(args, end):
+    """bench.py --compile per length, each boxed in the time left; each length keeps its own JSON."""
+    for T in args.bench_lens:
+        left = end - time.time()
+        if left < 10:
+            log(f"bench at {T}: no time left")
+            continue
+        cmd = [sys.executable, os.path.join(ROOT, 'bench.py'), f'--device={args.device}', f'--seq_lens={T}', f'--tokens={args.bench_tokens}',
+               '--warmup=3', '--repeats=5', f'--json={args.work}/bench/bench_{T}.json', '--plot=', '--one_process',
+               *([] if args.rehearsal else ['--compile'])]
+        os.makedirs(os.path.join(args.work, 'bench'), exist_ok=True)
+        try:
+            with open(os.path.join(args.work, 'bench', f'bench_{T}.log'), 'w') as f:
+                subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=left - 5, check=False)
+            log(f"bench at {T}: done")
+        except subprocess.TimeoutExpired:
+            log(f"bench at {T}: out of time")
+
+
+def summarize(args, started, report, t_start):
+    runs = []
+    for name in started:
+        path = os.path.join(args.work, 'runs', name, 'results.json')
+        r = json.load(open(path)) if os.path.exists(path) else None
+        runs.append((name, r))
+    lines = ['# GPU sprint', '', f"device {args.device}, deadline {args.deadline_s} s, wall {time.time() - t_start:.0f} s", '',
+             '## Preflight', '', '| model | compiled / eager loss | epoch order | steps: loss | tokens/s | one evaluation |',
+             '| --- | --- | --- | --- | ---: | ---: |']
+    for name, p in report.items():
+        lines.append(f"| {name} | {p['compiled_loss']:.4f} / {p['eager_loss']:.4f} | {p['order']} | {p['steps']}: "
+                     f"{p['first_loss']:.3f} -> {p['last_loss']:.3f} | {p['tokens_per_s']:,.0f} | {p['eval_s']:.1f} s |")
+    lines += ['', '## Runs', '', '| run | status | iterations | epochs | best val ppl | test ppl | tokens/s |',
+              '| --- | --- | ---: | ---: | ---: | ---: | ---: |']
+    for name, r in runs:
+        if r is None:
+            lines.append(f"| {name} | no results.json (see its train.log) | | | | | |")
+            continue
+        status = 'complete' if r.get('completed') else 'partial'
+        tok_s = r['history'][-1]['tokens_per_s'] if r['history'] else 0
+        lines.append(f"| {name} | {status} | {r['iter']} / {r['max_iters']} | {r['history'][-1]['epoch'] if r['history'] else 0:.2f} | "
+                     f"{r['best']['val_ppl'] if r['best'] else float('nan'):.2f} | "
+                     f"{r['test']['ppl'] if r['test'] else float('nan'):.2f} | {tok_s:,.0f} |")
+    return '\n'.join(lines) + '\n', [name for name, r in runs if r and r.get('test')]
+
+
+def pack(args, summary):
+    """OUT gets three files (the machine returns at most 8 of 16 MiB): summary.md, sprint.log and
+    sprint.tar.gz, which holds everything small the sprint wrote (checkpoints stay behind)."""
+    with open(os.path.join(args.work, 'summary.md'), 'w') as f:
+        f.write(summary)
+    path = os.path.join(args.out, 'sprint.tar.gz')
+    with tarfile.open(path + '.tmp', 'w:gz') as tar:
+        for f in sorted(glob.glob(os.path.join(args.work, '**', '*'), recursive=True)):
+            if os.path.isfile(f) and not f.endswith(('.pt', '.tmp')) and os.path.getsize(f) < 8 * 2**20:
+                tar.add(f, arcname=os.path.relpath(f, args.work))
+    os.replace(path + '.tmp', path)
+    for name in ('summary.md', 'sprint.log'):
+        shutil.copy(os.path.join(args.work, name), os.path.join(args.out, name))
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--out', default=os.environ.get('OUT', 'out/sprint'), help='where the three files to bring back go (default $OUT)')
+    ap.add_argument('--work', default='out/sprint-work', help='where the runs, checkpoints, bench and comparison are written')
+    ap.add_argument('--device', default='cuda')
+    ap.add_argument('--dataset', default='wikitext2_bert')
+    ap.add_argument('--deadline_s', type=float, default=510, help='seconds from the start to the end of packing')
+    ap.add_argument('--parallel', type=int, default=3, help='training processes at once on the device')
+    ap.add_argument('--preflight_steps', type=int, default=200)
+    ap.add_argument('--min_run_s', type=float, default=60, help='start no run with less time than this left')
+    ap.add_argument('--bench_s', type=float, default=90, help='time kept for bench.py at the end')
+    ap.add_argument('--bench_lens', type=lambda s: [int(x) for x in s.split(',')], default=[128, 4096])
+    ap.add_argument('--bench_tokens', type=int, default=8192)
+    ap.add_argument('--end_s', type=float, default=30, help='time kept for the runs to test, and for compare and pack')
+    ap.add_argument('--grace_s', type=float, default=30, help='a run still going this long past its deadline is killed')
+    ap.add_argument('--log_interval', type=int, default=200)
+    ap.add_argument('--runs', help='comma-separated config:seed pairs instead of RUNS')
+    ap.add_argument('--rehearsal', action='store_true', help='tiny models, no compile: the steps, not the numbers')
+    args = ap.parse_args()
+    t_start = time.time()
+    end = t_start + args.deadline_s
+    for d in (args.out, args.work):
+        os.makedirs(d, exist_ok=True)
+    LOG.append(open(os.path.join(args.work, 'sprint.log'), 'w'))
+    runs = [(c, int(s)) for c, s in (r.split(':') for r in args.runs.split(','))] if args.runs else RUNS
+    log(f"sprint: {len(runs)} runs by priority, {args.parallel} at a time, deadline in {args.deadline_s:.0f} s, out {args.out}")
+    try:
+        report = preflight(args, t_start + args.deadline_s / 4)
+    except Exception as e:  # nothing else is worth the device's time if this fails
+        log(f"preflight failed: {type(e).__name__}: {e}")
+        pack(args, f"# GPU sprint\n\npreflight failed: {type(e).__name__}: {e}\n")
+        sys.exit(1)
+    started = run_all(args, runs, end - args.bench_s - args.end_s)
+    bench(args, end - args.end_s / 2)
+    summary, tested = summarize(args, started, report, t_start)
+    if tested:
+        cmd = [sys.executable, os.path.join(ROOT, 'compare.py'), *[os.path.join(args.work, 'runs', n) for n in tested],
+               '--out', os.path.join(args.work, 'compare'), '--published', 'the paper', '248.4', '275.7',
+               '--published', 'Hydra reproduction (seed)', '238.71', '321.05']
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        log(f"compare.py: {'done' if p.returncode == 0 else p.stderr.strip()[-300:]}")
+        table = os.path.join(args.work, 'compare', 'results.md')
+        if os.path.exists(table):
+            summary += '\n## Comparison (compare.py; partial runs included as they stand)\n\n' + open(table).read().split('\n', 2)[2]
+    log(f"packing into {args.out}; {time.time() - t_start:.0f} s of {args.deadline_s:.0f}")
+    pack(args, summary)
+
+
+if __name__ == '__main__':
+    main()
