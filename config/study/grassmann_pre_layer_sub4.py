@@ -1,0 +1,14 @@
+# Study arm grassmann_pre_layer_sub4: four subspaces of r = 16 (480 Plücker coordinates); 12,631,936 parameters.
+# Stage 2, on top of stage 1's best Grassmann arm (grassmann_pre_layer). The paper's units: bert-base-uncased
+# WordPiece (30,522, unpadded), 6 layers, d 256, block 128, batch 32.
+# python train.py config/study/protocol.py config/study/grassmann_pre_layer_sub4.py --seed=42
+out_dir = 'out/study/grassmann_pre_layer_sub4'
+wandb_run_name = 'study-grassmann_pre_layer_sub4'
+dataset = 'wikitext2_bert'
+vocab_size = 30522
+mixer = 'grassmann'
+norm = 'pre'
+lags = (1, 2, 4, 8, 12, 16)
+lag_schedule = 'layer'
+n_subspaces = 4
+reduced_dim = 16
