@@ -385,7 +385,7 @@ def test_a_run_past_its_deadline_stops_and_reports_itself_incomplete(workdir):
     results = json.load(open(workdir / 'out-deadline' / 'results.json'))
     assert results['completed'] is False and results['iter'] == 1 and results['max_iters'] == 50
     assert [h['iter'] for h in results['history']] == [1] and results['test']['ppl'] > 1
-    p = run('train.py', '--out_dir=out-deadline', '--init_from=resume', '--deadline=0.0', cwd=workdir)  # then finish it
+    p = run('train.py', '--out_dir=out-deadline', '--init_from=resume', cwd=workdir)  # then finish it: no deadline now
     results = json.load(open(workdir / 'out-deadline' / 'results.json'))
     assert results['completed'] is True and [h['iter'] for h in results['history']] == [1, 10, 20, 30, 40, 50]
 
@@ -582,6 +582,12 @@ STUDY_ARMS = {  # arm: (the keys that make the arm, parameters)
     'grassmann_post_layer': (dict(mixer='grassmann', norm='post', lag_schedule='layer'), 12_607_168),
     'grassmann_pre_all': (dict(mixer='grassmann', norm='pre', lag_schedule='all'), 12_607_168),
     'grassmann_pre_layer': (dict(mixer='grassmann', norm='pre', lag_schedule='layer'), 12_607_168),
+    # stage 2, on top of stage 1's best Grassmann arm (pre-norm, one lag per layer)
+    'grassmann_pre_layer_sub4': (dict(mixer='grassmann', norm='pre', lag_schedule='layer', n_subspaces=4, reduced_dim=16), 12_631_936),
+    'grassmann_pre_all_learned': (dict(mixer='grassmann', norm='pre', lag_schedule='all', lag_weights='learned'), 12_616_420),
+    'grassmann_pre_lags124': (dict(mixer='grassmann', norm='pre', lag_schedule='all', lags=(1, 2, 4)), 12_607_168),
+    'grassmann_pre_lags1to64_learned': (dict(mixer='grassmann', norm='pre', lag_schedule='all', lags=(1, 2, 4, 8, 16, 32, 64),
+                                             lag_weights='learned'), 12_617_962),
 }
 
 

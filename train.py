@@ -14,7 +14,8 @@ last (number of blocks mod global batch) blocks of each epoch's order are left o
 each epoch. Global batch = batch_size x gradient_accumulation_steps x number of processes.
 Writes out_dir/ckpt.pt (best validation loss), out_dir/last.pt (latest) and out_dir/results.json.
 A resumed run starts from the settings stored in its checkpoint; config files and --key=value given
-with --init_from=resume then change them (printed), except out_dir, init_from and eval_only.
+with --init_from=resume then change them (printed); out_dir, init_from, eval_only and deadline are
+never taken from the checkpoint.
 """
 import json
 import math
@@ -103,7 +104,7 @@ try:
         except ValueError as e:
             sys.exit(f"train.py: error: cannot resume: {e} (train with init_from='scratch' first)")
         stored = {k: v for k, v in ckpt['config'].items() if k in defaults}
-        this_run = {k: config[k] for k in ('out_dir', 'init_from', 'eval_only')}
+        this_run = {k: config[k] for k in ('out_dir', 'init_from', 'eval_only', 'deadline')}  # this command's own
         config = {**configure({**defaults, **stored}, sys.argv[1:]), **this_run}
         changed = [f"{k} {stored[k]!r} -> {config[k]!r}" for k in stored if stored[k] != config[k] and k not in this_run]
         if int(os.environ.get('RANK', 0)) == 0:
