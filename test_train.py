@@ -588,6 +588,8 @@ STUDY_ARMS = {  # arm: (the keys that make the arm, parameters)
     'grassmann_pre_lags124': (dict(mixer='grassmann', norm='pre', lag_schedule='all', lags=(1, 2, 4)), 12_607_168),
     'grassmann_pre_lags1to64_learned': (dict(mixer='grassmann', norm='pre', lag_schedule='all', lags=(1, 2, 4, 8, 16, 32, 64),
                                              lag_weights='learned'), 12_617_962),
+    'grassmann_pre_all_learned_sub4': (dict(mixer='grassmann', norm='pre', lag_schedule='all', lag_weights='learned',
+                                            n_subspaces=4, reduced_dim=16), 12_641_188),
 }
 
 
