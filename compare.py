@@ -109,10 +109,14 @@ def arm_name(folder):
 
 
 def group_runs(runs):
-    """[(label, [folders])], attention groups first: runs whose configs differ only in IO_KEYS share a group."""
+    """[(label, [folders])], attention groups first: runs whose configs differ only in IO_KEYS share a group.
+    A key that a run's train.py did not have yet counts as train.py's default (what that run did)."""
+    from configurator import script_defaults
+    defaults = script_defaults(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'train.py'))
     groups = {}
     for folder, r in runs.items():
-        key = json.dumps({k: v for k, v in r['config'].items() if k not in IO_KEYS}, sort_keys=True)
+        cfg = {**defaults, **r['config']}
+        key = json.dumps({k: v for k, v in cfg.items() if k not in IO_KEYS}, sort_keys=True)
         groups.setdefault(key, []).append(folder)
     configs = {k: json.loads(k) for k in groups}
     # folders named <arm>-seed<N> (make study, make reproduce) name their group

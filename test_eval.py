@@ -229,3 +229,14 @@ def test_evaluation_batches_all_have_one_shape():
     blocks = torch.from_numpy(data[: 300 // 17 * 17].astype(np.int64)).view(-1, 17)
     assert set(shapes) == {(5, 16)} and len(shapes) == 4
     assert loss == pytest.approx(model(blocks[:, :-1], blocks[:, 1:])[1].item(), rel=1e-6)  # the padding scores nothing
+
+
+def test_compare_groups_a_run_that_predates_a_key_with_its_default(tmp_path):
+    from configurator import script_defaults
+    defaults = script_defaults(os.path.join(ROOT, 'train.py'))
+    fake_run(tmp_path / 'attention_post-seed42', 'attention', 42, [200], 190)  # written before lag_weights existed
+    fake_run(tmp_path / 'attention_post-seed43', 'attention', 43, [210], 200, lag_weights=defaults['lag_weights'])
+    fake_run(tmp_path / 'other-seed42', 'attention', 42, [220], 210, lag_weights='learned')
+    compare(f"{tmp_path}/*-seed*", '--out', tmp_path / 'res')
+    text = (tmp_path / 'res' / 'results.md').read_text()
+    assert '| attention_post | 1,000 | 2 | 205.00 ± 7.07 |' in text and '| other | 1,000 | 1 |' in text
