@@ -37,7 +37,7 @@ ROOT = os.path.dirname(os.path.abspath(__file__))  # scripts and configs; data/ 
 # (config, seed) in priority order: seed 42 of the paper's 6-layer pair, of the seed reproduction's
 # Grassmann model (every lag in every layer, post-norm) and of the study's best Grassmann arm so far
 # (README, "Closing the gap"), then seeds 43 and 44 of the same
-PRIORITY = ('paper_attention_l6', 'paper_grassmann_l6', 'study/grassmann_post_all', 'study/grassmann_pre_layer')
+PRIORITY = ('paper_attention_l6', 'paper_grassmann_l6', 'study/grassmann_post_all', 'study/grassmann_pre_all_learned')
 RUNS = [(c, s) for s in (42, 43, 44) for c in PRIORITY]
 # sha256 of epoch 0's block order (seed 42) as a CPU computes it, by number of training blocks
 ORDER_SHA256 = {18547: '02dc8e13a7e6a48263b6a649673992b2fafd33e5bfc4ccd1916efe018d45ca4d'}  # wikitext2_bert, block 128
