@@ -242,7 +242,7 @@ def main():
     runs = [(c, int(s)) for c, s in (r.split(':') for r in args.runs.split(','))] if args.runs else RUNS
     log(f"sprint: {len(runs)} runs by priority, {args.parallel} at a time, deadline in {args.deadline_s:.0f} s, out {args.out}")
     try:
-        report = preflight(args, t_start + args.deadline_s / 4)
+        report = preflight(args, t_start + max(args.deadline_s / 4, 30))
     except Exception as e:  # nothing else is worth the device's time if this fails
         log(f"preflight failed: {type(e).__name__}: {e}")
         pack(args, f"# GPU sprint\n\npreflight failed: {type(e).__name__}: {e}\n")

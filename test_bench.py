@@ -51,7 +51,7 @@ def test_bench_writes_rows_table_and_plot(tmp_path):
 
 def test_median_ms_is_milliseconds_of_the_call():
     ms = bench.median_ms(lambda: time.sleep(0.02), 'cpu', warmup=0, repeats=3)
-    assert 19 <= ms < 60
+    assert 19 <= ms < 200  # milliseconds, not seconds (0.02), with room for a loaded machine
 
 
 def test_auto_dtype_takes_bf16_on_a_cpu_only_where_it_is_fast(monkeypatch):

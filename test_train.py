@@ -633,7 +633,7 @@ def test_sprint_rehearsal_keeps_its_deadline_and_packs_everything(workdir, tmp_p
             '--bench_lens=16', '--bench_tokens=64', '--log_interval=10',
             '--runs=paper_attention_l6:42,paper_grassmann_l6:42,study/grassmann_post_all:42', cwd=workdir)
     wall = time.time() - t0
-    assert wall < 60 + 15, p.stdout  # the deadline, plus starting Python
+    assert wall < 60 + 40, p.stdout  # the deadline, plus starting Python on a loaded machine (100,000 iterations would take many minutes)
     assert 'preflight paper_attention_l6: compiled' in p.stdout and 'preflight paper_grassmann_l6' in p.stdout
     summary = (out / 'summary.md').read_text()
     for name in ('paper_attention_l6-seed42', 'paper_grassmann_l6-seed42', 'study_grassmann_post_all-seed42'):
