@@ -5,6 +5,7 @@ installs nothing and reads data prepared on a CPU (carry data/wikitext2_bert to 
 Usage (from the repository root):
     python sprint.py --out=$OUT                         # on the GPU: everything below, ending inside 9 minutes
     python sprint.py --out=$OUT --deadline_s=300 --parallel=2
+    python sprint.py --out=$OUT --eager --deadline_s=400    # no torch.compile: the fallback if compiling fails
     python sprint.py --device=cpu --rehearsal --out=/tmp/sprint   # the same steps, tiny, about a minute
 
 Everything works to one deadline (deadline_s from the start):
@@ -86,7 +87,7 @@ def preflight(args, deadline):
         tokens = torch.from_numpy(train.astype(np.int64)).to(args.device)
         ids = torch.from_numpy(order).to(args.device)
         x, y = gather_blocks(tokens, ids[:B], bs)
-        compiled = model if args.rehearsal else torch.compile(model)  # on a CPU compiling would take the whole minute
+        compiled = model if args.eager else torch.compile(model)
         model.eval()
         with torch.no_grad(), ctx:
             eager_loss, compiled_loss = model(x, y)[1].item(), compiled(x, y)[1].item()
@@ -142,7 +143,7 @@ def run_all(args, runs, deadline):
             cmd = [sys.executable, os.path.join(ROOT, 'train.py'), os.path.join(ROOT, 'config', f'{config}.py'),
                    f'--seed={seed}', f'--out_dir={out_dir}',
                    f'--dataset={args.dataset}', f'--device={args.device}', f'--deadline={deadline}',
-                   '--checkpoint_every=0', f'--log_interval={args.log_interval}', f'--compile={not args.rehearsal}',
+                   '--checkpoint_every=0', f'--log_interval={args.log_interval}', f'--compile={not args.eager}',
                    *(TINY + ['--max_iters=100000', '--eval_interval=20'] if args.rehearsal else [])]
             logf = open(os.path.join(out_dir, 'train.log'), 'w')
             active.append((subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT), name))
@@ -163,7 +164,7 @@ def bench(args, end):
             continue
         cmd = [sys.executable, os.path.join(ROOT, 'bench.py'), f'--device={args.device}', f'--seq_lens={T}', f'--tokens={args.bench_tokens}',
                '--warmup=3', '--repeats=5', f'--json={args.work}/bench/bench_{T}.json', '--plot=', '--one_process',
-               *([] if args.rehearsal else ['--compile'])]
+               *([] if args.eager else ['--compile'])]
         os.makedirs(os.path.join(args.work, 'bench'), exist_ok=True)
         try:
             with open(os.path.join(args.work, 'bench', f'bench_{T}.log'), 'w') as f:
@@ -179,7 +180,7 @@ def summarize(args, started, report, t_start):
         path = os.path.join(args.work, 'runs', name, 'results.json')
         r = json.load(open(path)) if os.path.exists(path) else None
         runs.append((name, r))
-    lines = ['# GPU sprint', '', f"device {args.device}, deadline {args.deadline_s} s, wall {time.time() - t_start:.0f} s", '',
+    lines = ['# GPU sprint', '', f"device {args.device}, {'eager' if args.eager else 'torch.compile'}, deadline {args.deadline_s} s, wall {time.time() - t_start:.0f} s", '',
              '## Preflight', '', '| model | compiled / eager loss | epoch order | steps: loss | tokens/s | one evaluation |',
              '| --- | --- | --- | --- | ---: | ---: |']
     for name, p in report.items():
@@ -233,7 +234,9 @@ def main():
     ap.add_argument('--log_interval', type=int, default=200)
     ap.add_argument('--runs', help='comma-separated config:seed pairs instead of RUNS')
     ap.add_argument('--rehearsal', action='store_true', help='tiny models, no compile: the steps, not the numbers')
+    ap.add_argument('--eager', action='store_true', help='no torch.compile anywhere (the fallback if compiling fails)')
     args = ap.parse_args()
+    args.eager = args.eager or args.rehearsal  # on a CPU compiling would take the rehearsal's whole minute
     t_start = time.time()
     end = t_start + args.deadline_s
     for d in (args.out, args.work):
