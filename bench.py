@@ -217,6 +217,10 @@ def check_generate_targets(rows):
                     f"max/min {max(t) / min(t):.2f} <= 1.2", max(t) / min(t) <= 1.2))
         mem = {r['peak_mem_mb'] for r in g}
         out.append((f"grassmann decoding state at batch {B}: {sorted(mem)} MB, independent of length", len(mem) == 1))
+        a = {r['gen_len']: r['ms'] for r in rows if (r['mixer'], r['what'], r['batch_size']) == ('attention', 'decode', B)}
+        worst = max((r['ms'] / a[r['gen_len']], r['gen_len']) for r in g if r['gen_len'] in a)
+        out.append((f"grassmann/attention decode time per token at batch {B}, every length: at most {worst[0]:.2f} "
+                    f"(at {worst[1]}) <= 1.00", worst[0] <= 1.0))
         for m in MIXERS:
             d = next((r for r in rows if (r['mixer'], r['what'], r['batch_size'], r['gen_len']) == (m, 'decode', B, 512)), None)
             rc = next((r for r in rows if (r['mixer'], r['what'], r['batch_size'], r['gen_len']) == (m, 'decode_recompute', B, 512)), None)
@@ -269,11 +273,19 @@ def check_targets(rows):
         return g['ms'] / a['ms'] if g and a else None
     lens = sorted({r['seq_len'] for r in rows})
     out = []
-    for what, T, bound in (('mixer_fwdbwd', 128, 1.0), ('mixer_fwdbwd', 4096, 1 / 3), ('mixer_fwdbwd', 8192, 1 / 5),
-                           ('train_step', 128, 1.1)):
+    for T in lens:  # the lean mixer: no slower and no larger than attention at any length
+        r = ratio('mixer_fwdbwd', T)
+        out.append((f"mixer_fwdbwd at {T}: Grassmann/attention time {r:.2f} <= 1.00" if r else
+                    f"mixer_fwdbwd at {T}: not measured", r <= 1.0 if r else None))
+        g, a = get('grassmann', 'mixer_fwdbwd', T), get('attention', 'mixer_fwdbwd', T)
+        if g and a and g['peak_mem_mb'] and a['peak_mem_mb']:
+            m = g['peak_mem_mb'] / a['peak_mem_mb']
+            out.append((f"mixer_fwdbwd at {T}: Grassmann/attention memory {m:.2f} <= 1.00", m <= 1.0))
+    for what, T, bound in (('mixer_fwdbwd', 4096, 1 / 3), ('mixer_fwdbwd', 8192, 1 / 5), ('train_step', 128, 1.1)):
         r = ratio(what, T)
-        out.append((f"{what} at {T}: Grassmann/attention time {r:.2f} <= {bound:.2f}" if r else
-                    f"{what} at {T}: not measured", r <= bound if r else None))
+        if r or T in lens:
+            out.append((f"{what} at {T}: Grassmann/attention time {r:.2f} <= {bound:.2f}" if r else
+                        f"{what} at {T}: not measured", r <= bound if r else None))
     for what in ('mixer_fwdbwd', 'train_step'):
         g = [get('grassmann', what, T) for T in lens]
         g = [r for r in g if r]

@@ -80,6 +80,148 @@ def plucker(a, b):
     return a[..., i] * b[..., j] - a[..., j] * b[..., i]
 
 
+def matmul_input(x):
+    """x as autocast hands it to a matmul. Cast once and shared, it is kept once for every backward
+    pass that reads it; autocast would make and keep one copy per matmul."""
+    dev = x.device.type
+    if x.dtype == torch.float32 and torch.is_autocast_enabled(dev):
+        return x.to(torch.get_autocast_dtype(dev))
+    return x
+
+
+def autocast_of(x):
+    """The autocast dtype in force for x's device, or None: a backward pass runs outside autocast,
+    so the Functions below note it in forward and cast their backward matmuls the same way."""
+    return torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else None
+
+
+def lag_terms(z_all, lags):
+    """The per-lag quantities of GrassmannMixer.lag_mean, every lag at once. z_all (keep + T, B, H, r),
+    time outermost, keep = max(lags). Returns z (T, B, H, r), z_{t-Δ} as y (L, T, B, H, r) and the
+    intermediates: ‖z‖², z·y, b, ‖b‖², s = max(‖z‖²‖b‖², eps²) before the floor."""
+    keep = max(lags)
+    T = z_all.size(0) - keep
+    z = z_all[keep:]
+    idx = torch.arange(T, device=z_all.device) + keep - torch.tensor(lags, device=z_all.device).view(-1, 1)
+    y = z_all[idx]  # (L, T, B, H, r)
+    zz = (z * z).sum(-1, keepdim=True)  # (T, B, H, 1)
+    zy = (z * y).sum(-1, keepdim=True)  # (L, T, B, H, 1)
+    c = zy / zz.clamp_min(1e-30)
+    b = y - c * z  # the part of z_{t-Δ} orthogonal to z_t
+    bb = (b * b).sum(-1, keepdim=True)
+    return z, y, zz, c, b, bb, zz * bb
+
+
+class LagMean(torch.autograd.Function):
+    """w_t of GrassmannMixer.lag_mean, keeping only z (and the lag weights) for backward: autograd
+    would keep several tensors of z's size per lag. Backward recomputes the lag terms and applies the
+    chain rule to them by hand (the clamps pass gradient where their input is at or above the floor,
+    as torch's do)."""
+
+    @staticmethod
+    def forward(ctx, z_all, weights, lags, eps2):
+        # weights (L, T, B or 1, 1, 1): a_Δ, or 1/count at valid lags for the plain mean
+        z, y, zz, c, b, bb, n2 = lag_terms(z_all, lags)
+        ctx.save_for_backward(z_all, weights)
+        ctx.lags, ctx.eps2 = lags, eps2
+        return (weights * (b / n2.clamp_min(eps2).sqrt())).sum(0)  # (T, B, H, r)
+
+    @staticmethod
+    def backward(ctx, grad_w):
+        z_all, weights = ctx.saved_tensors
+        z, y, zz, c, b, bb, n2 = lag_terms(z_all, ctx.lags)
+        s = n2.clamp_min(ctx.eps2)
+        root = s.sqrt()
+        grad_weights = (grad_w * b / root).sum((-1, -2), keepdim=True) if ctx.needs_input_grad[1] else None
+        g = weights * grad_w  # (L, T, B, H, r): d loss / d term
+        grad_s = -(g * b).sum(-1, keepdim=True) / (2 * s * root) * (n2 >= ctx.eps2)
+        grad_b = g / root + 2 * b * (grad_s * zz)  # through term = b / sqrt(s) and s = ‖z‖² ‖b‖²
+        grad_c = -(grad_b * z).sum(-1, keepdim=True)  # b = y - c z
+        grad_zy = grad_c / zz.clamp_min(1e-30)  # c = z·y / max(‖z‖², 1e-30)
+        grad_zz = (grad_s * bb - grad_c * c / zz.clamp_min(1e-30) * (zz >= 1e-30)).sum(0)
+        grad_z = 2 * z * grad_zz - (c * grad_b).sum(0) + (grad_zy * y).sum(0)
+        grad_y = grad_b + grad_zy * z  # (L, T, B, H, r)
+        keep, T = max(ctx.lags), z.size(0)
+        grad_all = F.pad(grad_z, (0, 0, 0, 0, 0, 0, keep, 0))
+        for k, lag in enumerate(ctx.lags):  # y_k is z_all[keep - Δ_k : keep - Δ_k + T]
+            grad_all[keep - lag:keep - lag + T] += grad_y[k]
+        return grad_all, grad_weights, None, None
+
+
+class WedgeProject(torch.autograd.Function):
+    """W_plü (z ∧ w) + b_plü through the antisymmetric form A of W_plü (GrassmannMixer.project_wedge),
+    keeping z and w for backward (2r numbers per subspace and position) instead of their outer
+    product (r² of them), which backward rebuilds."""
+
+    @staticmethod
+    def forward(ctx, z, w, weight, bias):
+        ctx.save_for_backward(z, w, weight)
+        ctx.has_bias, ctx.cast = bias is not None, autocast_of(z)
+        return F.linear(outer_product(z, w).to(weight.dtype), antisymmetric(weight, *z.shape[-2:]), bias)
+
+    @staticmethod
+    def backward(ctx, grad_g):
+        z, w, weight = ctx.saved_tensors
+        H, r = z.shape[-2:]
+        A, outer = antisymmetric(weight, H, r), outer_product(z, w).to(weight.dtype)
+        if ctx.cast is not None:  # as the forward's autocast matmul did
+            A, outer, grad_g = A.to(ctx.cast), outer.to(ctx.cast), grad_g.to(ctx.cast)
+        grad_outer = (grad_g @ A).to(z.dtype).view(*z.shape, r)  # (B, T, H, r, r)
+        grad_z = (grad_outer * w.unsqueeze(-2)).sum(-1)
+        grad_w = (grad_outer * z.unsqueeze(-1)).sum(-2)
+        grad_A = (grad_g.flatten(0, -2).T @ outer.flatten(0, -2)).to(weight.dtype).view(-1, H, r, r)
+        i, j = torch.triu_indices(r, r, 1, device=z.device)
+        grad_weight = (grad_A - grad_A.transpose(-1, -2))[:, :, i, j].reshape(weight.shape)
+        grad_bias = grad_g.flatten(0, -2).sum(0).to(weight.dtype) if ctx.has_bias else None
+        return grad_z, grad_w, grad_weight, grad_bias
+
+
+def outer_product(z, w):
+    """z^k ⊗ w^k for each subspace k: (..., H, r) x 2 -> (..., H·r²)."""
+    return (z.unsqueeze(-1) * w.unsqueeze(-2)).flatten(-3)
+
+
+def antisymmetric(weight, H, r):
+    """W_plü (d, H·C(r,2)) as the (d, H·r²) matrix A with A (z ⊗ w) = W_plü (z ∧ w): A_kij = W_k,ij
+    above the diagonal, -W_k,ji below it."""
+    i, j = torch.triu_indices(r, r, 1, device=weight.device)
+    A = weight.new_zeros(weight.size(0), H, r, r)
+    A[:, :, i, j] = weight.view(weight.size(0), H, -1)
+    return (A - A.transpose(-1, -2)).view(weight.size(0), H * r * r)
+
+
+class GateMix(torch.autograd.Function):
+    """Steps 7-8, y = α ⊙ h + (1 - α) ⊙ g with α = σ(W_gate [h; g] + b_gate), keeping h as the gate's
+    matmul read it (hc: the autocast copy, or h itself in float32), g and α. Autograd would keep
+    [h; g] for the matmul and h and g again for the products. In float32 every gradient is autograd's;
+    under autocast the gradient of α reads h in the autocast dtype, as the gate's own does."""
+
+    @staticmethod
+    def forward(ctx, h, hc, g, weight, bias):
+        alpha = torch.sigmoid(F.linear(torch.cat([hc, g.to(hc.dtype)], dim=-1), weight, bias))
+        ctx.save_for_backward(hc, g, alpha, weight)
+        ctx.has_bias, ctx.cast, ctx.h_dtype = bias is not None, autocast_of(h), h.dtype
+        return alpha * h + (1 - alpha) * g
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        hc, g, alpha, weight = ctx.saved_tensors
+        grad_h = grad_y * alpha
+        grad_g = (grad_y * (1 - alpha)).to(g.dtype)
+        grad_alpha = (grad_y * hc - grad_y * g).to(alpha.dtype)
+        grad_pre = grad_alpha * alpha * (1 - alpha)  # σ' = σ (1 - σ)
+        W, x = weight, torch.cat([hc, g.to(hc.dtype)], dim=-1)
+        if ctx.cast is not None:
+            W, x, grad_pre = W.to(ctx.cast), x.to(ctx.cast), grad_pre.to(ctx.cast)
+        grad_x = grad_pre @ W
+        d = hc.size(-1)
+        grad_h = grad_h + grad_x[..., :d].to(ctx.h_dtype)
+        grad_g = grad_g + grad_x[..., d:].to(g.dtype)
+        grad_weight = (grad_pre.flatten(0, -2).T @ x.flatten(0, -2)).to(weight.dtype)
+        grad_bias = grad_pre.flatten(0, -2).sum(0).to(weight.dtype) if ctx.has_bias else None
+        return grad_h, None, grad_g, grad_weight, grad_bias
+
+
 class CausalSelfAttention(nn.Module):
 
     def __init__(self, config):
@@ -130,26 +272,95 @@ class GrassmannMixer(nn.Module):
         self.gate = nn.Linear(2 * d, d, bias=config.bias)  # step 7: W_gate
         # step 5 as a weighted mean: the weight of each lag at t comes from h_t (study variant)
         self.lag_logits = nn.Linear(d, len(self.lags), bias=config.bias) if config.lag_weights == 'learned' else None
+        # for decoding one position at a time: where z_t and each lag's z lie in the ring, which lags are
+        # valid at positions 0 .. max(lags) (all of them from max(lags) on), the Plücker pairs
+        keep, lag = max(self.lags), torch.tensor(self.lags)
+        self.register_buffer('ring_index', keep - torch.cat([torch.zeros(1, dtype=torch.long), lag]), persistent=False)
+        valid = torch.arange(keep + 1).view(-1, 1) >= lag  # (keep + 1, L)
+        self.register_buffer('lag_valid', valid.float(), persistent=False)
+        self.register_buffer('lag_floor', (~valid).float() * -1e30, persistent=False)  # as lag_weights' floor
+        self.lag_count = valid.sum(1).clamp_min(1).tolist()  # valid lags at each of those positions
+        i, j = torch.triu_indices(r, r, 1)
+        self.register_buffer('wedge_index', i * r + j, persistent=False)  # (i, j), i < j, in a flattened r x r
 
     def forward(self, h, reference=False, cache=None):
         B, T, _ = h.shape
+        if cache is not None and T == 1 and not reference:
+            return self.decode_step(h, cache)
         keep = max(self.lags)
+        hc = h if reference else matmul_input(h)  # (B, T, d), read by every matmul on h
         # the Plücker steps run in float32 at least: in bf16 the norms of near-parallel pairs would be noise
-        z = self.reduce(h)
+        z = self.reduce(hc)
         z = (z.float() if z.element_size() < 4 else z).view(B, T, self.n_subspaces, -1)  # (B, T, H, r)
         start = cache.get('n', 0) if cache is not None else 0
-        a = self.lag_weights(h, start)  # (B, T, len(lags)), or None for the plain mean
+        a = self.lag_weights(hc, start)  # (B, T, len(lags)), or None for the plain mean
         if reference:
             g = self.project(self.plucker_mean_reference(z, a).to(h.dtype))  # (B, T, d)
-        elif cache is None:
+            alpha = torch.sigmoid(self.gate(torch.cat([h, g.to(h.dtype)], dim=-1)))
+            return alpha * h + (1 - alpha) * g
+        if cache is None:
             g = self.project_wedge(z, self.lag_mean(F.pad(z, (0, 0, 0, 0, keep, 0)), a=a))  # (B, T, d)
         else:  # decoding: all that earlier positions leave is the ring of their last max(lags) z
             past = cache.get('z', z.new_zeros(B, keep, *z.shape[2:]))  # (B, keep, H, r), zeros before position 0
             z_all = torch.cat([past, z], dim=1)  # (B, keep + T, H, r)
             g = self.project_wedge(z, self.lag_mean(z_all, start, a))
             cache['z'], cache['n'] = z_all[:, -keep:], start + T
-        alpha = torch.sigmoid(self.gate(torch.cat([h, g.to(h.dtype)], dim=-1)))
-        return alpha * h + (1 - alpha) * g
+        return GateMix.apply(h, hc, g, self.gate.weight, self.gate.bias)
+
+    def decode_step(self, h, cache):
+        """forward() for one new position after those the cache has seen, in as few operations as the
+        steps allow (a decoding step at batch 1 is bound by the number of operations, not their size):
+        lag_mean on the ring, the wedge through cached Plücker indices, the gate as g + α (h - g), and
+        two matmuls instead of four (decode_weights)."""
+        B, keep, start = h.size(0), max(self.lags), cache.get('n', 0)
+        if 'weights' not in cache:
+            cache['weights'] = self.decode_weights(h)
+        w_in, b_in, w_out, b_out = cache['weights']
+        Hr, L = self.reduce.out_features, len(self.lags) if self.lag_logits is not None else 0
+        pre = F.linear(matmul_input(h), w_in, b_in)  # (B, 1, H·r + L + d): z, lag logits, the gate's h part
+        z = pre[..., :Hr].float().view(B, 1, self.n_subspaces, -1) if pre.element_size() < 4 else \
+            pre[..., :Hr].view(B, 1, self.n_subspaces, -1)  # (B, 1, H, r)
+        ring = cache['z'] if 'z' in cache else z.new_zeros(B, keep, *z.shape[2:])
+        z_all = torch.cat([ring, z], dim=1)  # (B, keep + 1, H, r)
+        zy = z_all[:, self.ring_index]  # (B, 1 + L, H, r): z_t, then z_{t-Δ} for each lag
+        dots = (zy * z).sum(-1, keepdim=True)  # z_t·z_t, then z_t·z_{t-Δ}
+        zz, y = dots[:, :1], zy[:, 1:]
+        b = torch.addcmul(y, dots[:, 1:] / zz.clamp_min(1e-30), z, value=-1)
+        n2 = zz * (b * b).sum(-1, keepdim=True)  # (B, L, H, 1)
+        row = min(start, keep)
+        valid = self.lag_valid[row]  # (L,)
+        if L:  # learned weights: the softmax over the valid lags, as lag_weights()
+            logits = pre[..., Hr:Hr + L].float() if pre.element_size() < 4 else pre[..., Hr:Hr + L]
+            weights = (torch.softmax(logits[:, 0] + self.lag_floor[row], dim=-1) * valid)[..., None, None]
+        else:
+            weights = valid[:, None, None]
+        w = (weights * b / n2.clamp_min(self.eps ** 2).sqrt()).sum(1, keepdim=True)  # (B, 1, H, r)
+        if not L:  # the mean over the valid lags (none at position 0, where w = 0)
+            w = w / self.lag_count[row]
+        cache['z'], cache['n'] = z_all[:, 1:], start + 1
+        outer = z.unsqueeze(-1) * w.unsqueeze(-2)  # (B, 1, H, r, r)
+        p = (outer - outer.transpose(-1, -2)).flatten(-2)[..., self.wedge_index]  # (B, 1, H, C(r,2)): z ∧ w
+        out = F.linear(p.flatten(-2).to(w_out.dtype), w_out, b_out)  # (B, 1, 2d): g and the gate's g part
+        g, d = out[..., :h.size(-1)], h.size(-1)
+        alpha = torch.sigmoid(pre[..., Hr + L:] + out[..., d:])
+        return torch.addcmul(g, alpha, h - g)  # α h + (1 - α) g
+
+    @torch.no_grad()
+    def decode_weights(self, h):
+        """The decoding step's matmuls, built once per generation (decoding is inference): W_red, W_lag
+        and the gate's h columns stacked, since all read h_t; W_plü and the gate's g columns times W_plü
+        stacked, since the gate reads g = W_plü p + b_plü. In the autocast dtype where autocast is on."""
+        d = self.gate.in_features // 2
+        gate_h, gate_g = self.gate.weight[:, :d], self.gate.weight[:, d:]
+        first = [self.reduce] + ([self.lag_logits] if self.lag_logits is not None else [])
+        w_in = torch.cat([m.weight for m in first] + [gate_h])
+        w_out = torch.cat([self.project.weight, gate_g @ self.project.weight])
+        b_in = b_out = None
+        if self.gate.bias is not None:
+            b_in = torch.cat([m.bias for m in first] + [self.gate.bias])
+            b_out = torch.cat([self.project.bias, gate_g @ self.project.bias])
+        cast = autocast_of(h)
+        return [t if t is None or cast is None else t.to(cast) for t in (w_in, b_in, w_out, b_out)]
 
     def lag_weights(self, h, start=0):
         """Learned lag weights a_t = softmax over the lags valid at t of W_lag h_t + b_lag, (B, T, L);
@@ -173,22 +384,14 @@ class GrassmannMixer(nn.Module):
         (B, T, L) the mean becomes the weighted sum Σ_Δ a_Δ b_Δ / ‖z_t ∧ z_{t-Δ}‖."""
         keep = max(self.lags)
         T = z_all.size(1) - keep
-        z_all = z_all.transpose(0, 1).contiguous()  # (keep + T, B, H, r): time outermost, each lag a contiguous slice
-        z = z_all[keep:]  # (T, B, H, r)
-        zz = (z * z).sum(-1, keepdim=True)  # (T, B, H, 1) ‖z_t‖²
-        if a is not None:
-            a = a.permute(2, 1, 0)[..., None, None]  # (L, T, B, 1, 1)
-        w = torch.zeros_like(z)
-        count = torch.zeros(T, 1, 1, 1, device=z.device)
-        pos = torch.arange(start, start + T, device=z.device).view(T, 1, 1, 1)  # positions of z
-        for k, lag in enumerate(self.lags):
-            z_lag = z_all[keep - lag:keep - lag + T]  # (T, B, H, r) z_{t-Δ}, zero before position 0
-            b = z_lag - (z * z_lag).sum(-1, keepdim=True) / zz.clamp_min(1e-30) * z  # (T, B, H, r)
-            # clamping the square at eps² is max(‖p‖, eps) and keeps sqrt's gradient finite
-            term = b / (zz * (b * b).sum(-1, keepdim=True)).clamp_min(self.eps ** 2).sqrt()
-            w = w + (term if a is None else a[k] * term)
-            count = count + (pos >= lag)
-        w = w / count.clamp_min(1) if a is None else w  # no valid lag (t = 0): w = 0, so p̄ = 0
+        pos = torch.arange(start, start + T, device=z_all.device)
+        valid = (pos >= torch.tensor(self.lags, device=z_all.device).view(-1, 1)).to(z_all.dtype)  # (L, T)
+        if a is None:  # the mean over the valid lags; none valid (t = 0): w = 0, so p̄ = 0
+            weights = (valid / valid.sum(0).clamp_min(1))[..., None, None, None]  # (L, T, 1, 1, 1)
+        else:
+            weights = a.permute(2, 1, 0)[..., None, None]  # (L, T, B, 1, 1)
+        # time outermost, so that each lag is a slice
+        w = LagMean.apply(z_all.transpose(0, 1).contiguous(), weights, self.lags, self.eps ** 2)
         return w.transpose(0, 1)  # (B, T, H, r)
 
     def plucker_mean(self, z):
@@ -201,15 +404,10 @@ class GrassmannMixer(nn.Module):
         W_plü (z ∧ w) = Σ_kij A_kij z_ki w_kj, one matmul over the outer products z^k ⊗ w^k (r² inputs
         per subspace instead of C(r,2), but no gather and no scatter in the backward pass). For a few
         tokens (decoding), building A would cost more than it saves."""
-        W, (H, r) = self.project.weight, z.shape[-2:]  # (d, H·C(r,2))
+        r = z.size(-1)
         if z.shape[:-2].numel() <= r * r:
             return self.project(plucker(z, w).flatten(-2).to(self.reduce.weight.dtype))
-        i, j = torch.triu_indices(r, r, 1, device=W.device)
-        A = W.new_zeros(W.size(0), H, r, r)
-        A[:, :, i, j] = W.view(W.size(0), H, -1)
-        A = A - A.transpose(-1, -2)  # (d, H, r, r)
-        outer = (z.unsqueeze(-1) * w.unsqueeze(-2)).flatten(-3)  # (B, T, H·r²)
-        return F.linear(outer.to(self.reduce.weight.dtype), A.view(W.size(0), H * r * r), self.project.bias)
+        return WedgeProject.apply(z, w, self.project.weight, self.project.bias)
 
     def plucker_mean_reference(self, z, a=None):
         """Steps 2-5 as the spec writes them: a normalised Plücker vector per lag and subspace, then

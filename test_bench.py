@@ -75,3 +75,25 @@ def test_gpu_memory_of_a_train_step_covers_the_whole_step(monkeypatch):
     step = lambda: (allocate(10), allocate(30), allocate(-40))  # forward 10 MB, backward 30 MB more, then freed
     forward_only = lambda: (allocate(10), allocate(-10))
     assert bench.memory_mb(step, forward_only, 'cuda') == 40
+
+
+def test_targets_hold_grassmann_to_attention_at_every_length():
+    def row(mixer, T, ms, mem, what='mixer_fwdbwd'):
+        return dict(mixer=mixer, seq_len=T, batch_size=1024 // T, what=what, ms=ms, peak_mem_mb=mem)
+    rows = [row('attention', 128, 10, 20), row('grassmann', 128, 9, 16),  # faster and smaller: met
+            row('attention', 1024, 20, 20), row('grassmann', 1024, 21, 16)]  # slower at one length: not met
+    targets = dict(bench.check_targets(rows))
+    assert targets['mixer_fwdbwd at 128: Grassmann/attention time 0.90 <= 1.00'] is True
+    assert targets['mixer_fwdbwd at 128: Grassmann/attention memory 0.80 <= 1.00'] is True
+    assert targets['mixer_fwdbwd at 1024: Grassmann/attention time 1.05 <= 1.00'] is False
+    rows[1]['peak_mem_mb'] = 21  # larger at one length: not met
+    assert dict(bench.check_targets(rows))['mixer_fwdbwd at 128: Grassmann/attention memory 1.05 <= 1.00'] is False
+
+    def decode(mixer, n, ms):
+        return dict(mixer=mixer, what='decode', gen_len=n, batch_size=1, ms=ms, peak_mem_mb=0.1)
+    rows = [decode('attention', 128, 5), decode('grassmann', 128, 6), decode('attention', 512, 7), decode('grassmann', 512, 6)]
+    targets = dict(bench.check_generate_targets(rows))
+    assert targets['grassmann/attention decode time per token at batch 1, every length: at most 1.20 (at 128) <= 1.00'] is False
+    rows[1]['ms'] = 4.9
+    assert dict(bench.check_generate_targets(rows))[
+        'grassmann/attention decode time per token at batch 1, every length: at most 0.98 (at 128) <= 1.00'] is True

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from model import GPT, CausalSelfAttention, GPTConfig, GrassmannMixer, plucker
+from model import GPT, CausalSelfAttention, GateMix, GPTConfig, GrassmannMixer, LagMean, WedgeProject, lag_terms, plucker
 
 PAPER_LAGS = (1, 2, 4, 8, 12, 16)
 MIXERS, NORMS = ('attention', 'grassmann'), ('post', 'pre')
@@ -244,6 +244,109 @@ def test_fast_mixer_under_torch_compile():
     torch.testing.assert_close(g_compiled, h.grad, rtol=1e-5, atol=1e-5)
 
 # -----------------------------------------------------------------------------
+# the lean mixer's hand-written backward passes equal autograd's on the same forward, for any upstream
+# gradient (the model only ever sends LagMean one orthogonal to z, which would hide a wrong z·y term)
+
+
+def grads_of(fn, inputs, upstream):
+    xs = [x.detach().clone().requires_grad_(x.is_floating_point()) for x in inputs]
+    out = fn(*xs)
+    (out * upstream).sum().backward()
+    return [out] + [x.grad for x in xs if x.requires_grad]
+
+
+@pytest.mark.parametrize('learned', (False, True))
+def test_lag_mean_backward_equals_autograd(learned):
+    torch.manual_seed(0)
+    lags, eps2 = (1, 2, 5), 1e-12
+    T, B, H, r = 9, 3, 2, 4
+    z = torch.randn(T, B, H, r, dtype=torch.float64)
+    z[4, 0] = 0.0  # a zero vector: ‖z‖² below its floor
+    z[6, 1, 0] = 2.5 * z[5, 1, 0]  # a parallel pair: ‖b‖ = 0, the Plücker floor
+    z[3, 2] *= 1e-7  # ‖z‖ ‖b‖ below the Plücker floor, ‖z‖² above its own
+    z[7, 0] *= 1e-16  # both below their floors
+    z_all = F.pad(z, (0, 0, 0, 0, 0, 0, max(lags), 0))
+    weights = torch.rand(len(lags), T, B if learned else 1, 1, 1, dtype=torch.float64)
+
+    def by_autograd(z_all, weights):
+        _, _, _, _, b, _, n2 = lag_terms(z_all, lags)
+        return (weights * (b / n2.clamp_min(eps2).sqrt())).sum(0)
+    upstream = torch.randn(T, B, H, r, dtype=torch.float64)
+    fast = grads_of(lambda z_all, weights: LagMean.apply(z_all, weights, lags, eps2), (z_all, weights), upstream)
+    for f, a in zip(fast, grads_of(by_autograd, (z_all, weights), upstream)):
+        torch.testing.assert_close(f, a, rtol=1e-10, atol=1e-10)
+
+
+def test_wedge_project_and_gate_mix_backward_equal_autograd():
+    torch.manual_seed(0)
+    B, T, H, r, d = 2, 5, 2, 4, 8
+    z, w = torch.randn(2, B, T, H, r, dtype=torch.float64)
+    weight, bias = torch.randn(d, H * r * (r - 1) // 2, dtype=torch.float64), torch.randn(d, dtype=torch.float64)
+
+    def wedge_by_autograd(z, w, weight, bias):
+        return F.linear(plucker(z, w).flatten(-2), weight, bias)
+    upstream = torch.randn(B, T, d, dtype=torch.float64)
+    for f, a in zip(grads_of(WedgeProject.apply, (z, w, weight, bias), upstream),
+                    grads_of(wedge_by_autograd, (z, w, weight, bias), upstream)):
+        torch.testing.assert_close(f, a)
+    h, g = torch.randn(2, B, T, d, dtype=torch.float64)
+    weight, bias = torch.randn(d, 2 * d, dtype=torch.float64), torch.randn(d, dtype=torch.float64)
+
+    def gate_by_autograd(h, g, weight, bias):
+        alpha = torch.sigmoid(F.linear(torch.cat([h, g], -1), weight, bias))
+        return alpha * h + (1 - alpha) * g
+    for f, a in zip(grads_of(lambda h, g, W, b: GateMix.apply(h, h, g, W, b), (h, g, weight, bias), upstream),
+                    grads_of(gate_by_autograd, (h, g, weight, bias), upstream)):
+        torch.testing.assert_close(f, a)
+
+
+@pytest.mark.parametrize('variant', VARIANTS[:3])
+def test_fast_mixer_under_bf16_autocast_follows_the_reference(variant):
+    """Under autocast the hand-written backward passes cast their matmuls as autograd's would: values
+    and gradients within bf16's rounding of the reference's (a float32 matmul would be closer, a
+    missing cast or a wrong term much further)."""
+    torch.manual_seed(0)
+    cfg = GPTConfig(n_embd=64, n_head=4, reduced_dim=8, **variant)
+    mixer = GrassmannMixer(cfg, cfg.lags)
+    h = torch.randn(4, 48, 64)  # B·T > r²: the outer-product path
+
+    def run(reference):  # forward under autocast, backward outside it, as train.py does
+        mixer.zero_grad()
+        x = h.clone().requires_grad_()
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            y = mixer(x, reference=reference)
+        (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum().backward()
+        return [y, x.grad] + [p.grad for p in mixer.parameters()]
+    for f, r in zip(run(False), run(True)):
+        assert f.dtype == r.dtype
+        torch.testing.assert_close(f.float(), r.float(), rtol=0.05, atol=0.05 * r.float().abs().max().item())
+
+
+def saved_bytes(fn):
+    """Bytes of every distinct storage autograd keeps for backward during fn()."""
+    storages = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(storages.values())
+
+
+@pytest.mark.parametrize('dtype', ('float32', 'bfloat16'))
+def test_grassmann_mixer_keeps_no_more_for_backward_than_attention(dtype):
+    cfg = GPTConfig(block_size=128)
+    h = torch.randn(32, 128, 256, requires_grad=True)  # a training batch; the few tokens of decoding take another path
+    ctx = torch.autocast('cpu', dtype=torch.bfloat16, enabled=dtype == 'bfloat16')
+    kept = {}
+    for name, layer in (('attention', CausalSelfAttention(cfg)), ('grassmann', GrassmannMixer(cfg, cfg.lags)),
+                        ('reference', GrassmannMixer(cfg, cfg.lags))):
+        with ctx:
+            kept[name] = saved_bytes(lambda: layer(h, **({'reference': True} if name == 'reference' else {})))
+    assert kept['grassmann'] <= kept['attention'] < kept['reference'], kept
+
+# -----------------------------------------------------------------------------
 # no NaN or Inf where the plane is undefined
 
 
@@ -431,6 +534,22 @@ def test_incremental_decoding_gives_the_full_forward_logits(mixer, schedule, var
     tol = dict(rtol=1e-10, atol=1e-10) if variant else dict(rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(torch.cat(steps, dim=1), full, **tol)
     assert cache['pos'] == T
+
+
+@pytest.mark.parametrize('variant', VARIANTS + [dict(bias=False)])
+def test_mixer_decoding_step_equals_its_full_forward(variant):
+    """decode_step's fused matmuls against the full forward, with non-zero biases (a tiny model's are
+    zero, which would hide a missing bias term), from position 0 on."""
+    torch.manual_seed(0)
+    cfg = GPTConfig(n_embd=32, n_head=4, reduced_dim=8, lags=PAPER_LAGS, **variant)
+    mixer = GrassmannMixer(cfg, cfg.lags).double()
+    for m in mixer.modules():
+        if isinstance(m, torch.nn.Linear) and m.bias is not None:
+            torch.nn.init.normal_(m.bias, std=0.5)
+    h = torch.randn(2, 24, 32, dtype=torch.float64)
+    cache = {}
+    steps = torch.cat([mixer(h[:, t:t + 1], cache=cache) for t in range(24)], dim=1)
+    torch.testing.assert_close(steps, mixer(h), rtol=1e-10, atol=1e-10)
 
 
 def test_grassmann_decoding_state_does_not_grow():

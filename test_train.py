@@ -641,6 +641,8 @@ def test_sprint_rehearsal_keeps_its_deadline_and_packs_everything(workdir, tmp_p
         assert '| partial |' in row, row  # 100,000 iterations cannot fit: the deadline cut them short
         results = json.load(open(tmp_path / 'work' / 'runs' / name / 'results.json'))
         assert results['completed'] is False and results['test']['ppl'] > 1 and results['history']
+        assert results['config']['compile'] is False  # a rehearsal never compiles: it would spend its minute there
+    assert 'device cpu, eager,' in summary
     assert 'not checked (no CPU hash for' in summary  # the slice is not the full data set
     assert '## Comparison' in summary and 'runs incomplete (stopped at iteration' in summary
     assert sorted(os.listdir(out)) == ['sprint.log', 'sprint.tar.gz', 'summary.md']  # what the device tool brings back
