@@ -12,6 +12,7 @@ from torch.nn import functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from bench import memory_mb
 from model import GPT, CausalSelfAttention, GateMix, GPTConfig, GrassmannMixer, LagMean, WedgeProject, lag_terms, plucker
 
 PAPER_LAGS = (1, 2, 4, 8, 12, 16)
@@ -322,28 +323,15 @@ def test_fast_mixer_under_bf16_autocast_follows_the_reference(variant):
         torch.testing.assert_close(f.float(), r.float(), rtol=0.05, atol=0.05 * r.float().abs().max().item())
 
 
-def saved_bytes(fn):
-    """Bytes of every distinct storage autograd keeps for backward during fn()."""
-    storages = {}
-
-    def pack(t):
-        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn()
-    return sum(storages.values())
-
-
 @pytest.mark.parametrize('dtype', ('float32', 'bfloat16'))
 def test_grassmann_mixer_keeps_no_more_for_backward_than_attention(dtype):
     cfg = GPTConfig(block_size=128)
     h = torch.randn(32, 128, 256, requires_grad=True)  # a training batch; the few tokens of decoding take another path
     ctx = torch.autocast('cpu', dtype=torch.bfloat16, enabled=dtype == 'bfloat16')
-    kept = {}
-    for name, layer in (('attention', CausalSelfAttention(cfg)), ('grassmann', GrassmannMixer(cfg, cfg.lags)),
-                        ('reference', GrassmannMixer(cfg, cfg.lags))):
-        with ctx:
-            kept[name] = saved_bytes(lambda: layer(h, **({'reference': True} if name == 'reference' else {})))
+    calls = dict(attention=lambda: CausalSelfAttention(cfg)(h), grassmann=lambda: GrassmannMixer(cfg, cfg.lags)(h),
+                 reference=lambda: GrassmannMixer(cfg, cfg.lags)(h, reference=True))
+    with ctx:  # what bench.py reports on a CPU: the bytes each call keeps for backward
+        kept = {name: memory_mb(call, call, 'cpu') for name, call in calls.items()}
     assert kept['grassmann'] <= kept['attention'] < kept['reference'], kept
 
 # -----------------------------------------------------------------------------

@@ -141,6 +141,16 @@ if ddp:
         device = f"cuda:{os.environ['LOCAL_RANK']}"
         torch.cuda.set_device(device)
     dist.init_process_group(backend='nccl' if device.startswith('cuda') else 'gloo')
+
+
+def leave_ddp():
+    """Each rank waits for the others before the process group goes: a rank that tears gloo down while
+    its peer still talks to it aborts at exit ('terminate called without an active exception')."""
+    if ddp:
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 device_type = 'cuda' if device.startswith('cuda') else device.split(':')[0]
 if dtype == 'auto':
     dtype = auto_dtype(device_type)  # bf16 on a CPU only where it is fast
@@ -217,8 +227,7 @@ if eval_only:
     source = f"{path} (iteration {ckpt['iter_num']})" if ckpt else 'untrained model'
     if master:
         print(f"{source}, eval_stride {eval_stride or block_size}: {describe('val', val)} | {describe('test', test)}")
-    if ddp:
-        dist.destroy_process_group()
+    leave_ddp()
     sys.exit(0)
 
 scaler = torch.amp.GradScaler(device_type, enabled=(dtype == 'float16'))
@@ -322,8 +331,7 @@ def stop_if_not_finite(value, what, since):
             print(f"train.py: error: {what} is {value} at iteration {iter_num} (finite at iteration {since}): "
                   f"stopping. {out_dir}/last.pt and ckpt.pt hold the last good state; try a lower learning_rate.",
                   file=sys.stderr)
-        if ddp:
-            dist.destroy_process_group()
+        leave_ddp()  # every rank is here: the value is their mean
         sys.exit(1)
 
 
@@ -458,5 +466,4 @@ if master:
     if wandb_log:
         wandb.summary.update({'best_val_ppl': best['val_ppl'], 'test_ppl': test['ppl'], 'test_bpb': test['bpb']})
         wandb.finish()
-if ddp:
-    dist.destroy_process_group()
+leave_ddp()
