@@ -628,13 +628,15 @@ def test_sprint_rehearsal_keeps_its_deadline_and_packs_everything(workdir, tmp_p
     import time
     out = tmp_path / 'sprint'
     t0 = time.time()
-    p = run('sprint.py', '--device=cpu', '--rehearsal', f'--out={out}', f'--work={tmp_path / "work"}', '--dataset=slice', '--deadline_s=60',
+    p = run('sprint.py', '--device=cpu', '--rehearsal', f'--out={out}', f'--work={tmp_path / "work"}', '--dataset=slice', '--deadline_s=90',
             '--parallel=3', '--preflight_steps=20', '--min_run_s=5', '--bench_s=15', '--end_s=10', '--grace_s=10',
             '--bench_lens=16', '--bench_tokens=64', '--log_interval=10',
             '--runs=paper_attention_l6:42,paper_grassmann_l6:42,study/grassmann_post_all:42', cwd=workdir)
     wall = time.time() - t0
-    assert wall < 60 + 40, p.stdout  # the deadline, plus starting Python on a loaded machine (100,000 iterations would take many minutes)
+    assert wall < 90 + 40, p.stdout  # the deadline, plus starting Python on a loaded machine (100,000 iterations would take many minutes)
     assert 'preflight paper_attention_l6: compiled' in p.stdout and 'preflight paper_grassmann_l6' in p.stdout
+    # the preflight runs beside the first runs, not before them: its compiling is not taken from theirs
+    assert p.stdout.index('started study_grassmann_post_all-seed42') < p.stdout.index('preflight paper_attention_l6')
     summary = (out / 'summary.md').read_text()
     for name in ('paper_attention_l6-seed42', 'paper_grassmann_l6-seed42', 'study_grassmann_post_all-seed42'):
         row = next(line for line in summary.splitlines() if line.startswith(f'| {name} |'))
@@ -651,3 +653,15 @@ def test_sprint_rehearsal_keeps_its_deadline_and_packs_everything(workdir, tmp_p
     assert 'summary.md' in names and 'sprint.log' in names and 'compare/results.md' in names
     assert 'runs/paper_grassmann_l6-seed42/results.json' in names and 'bench/bench_16.json' in names
     assert not [n for n in names if n.endswith('.pt')]
+
+
+def test_a_failing_preflight_kills_the_runs_beside_it(workdir, tmp_path):
+    out = tmp_path / 'sprint'
+    # one preflight step: nothing to time and no loss to fall, so the preflight fails
+    p = run('sprint.py', '--device=cpu', '--rehearsal', f'--out={out}', f'--work={tmp_path / "work"}', '--dataset=slice',
+            '--deadline_s=60', '--parallel=2', '--preflight_steps=1', '--min_run_s=5', '--bench_s=10', '--end_s=10',
+            '--runs=paper_attention_l6:42,paper_grassmann_l6:42', cwd=workdir, check=False)
+    assert p.returncode == 1
+    assert 'killed paper_attention_l6-seed42: the preflight failed' in p.stdout
+    assert 'killed paper_grassmann_l6-seed42: the preflight failed' in p.stdout
+    assert 'preflight failed' in (out / 'summary.md').read_text()
