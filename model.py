@@ -80,19 +80,17 @@ def plucker(a, b):
     return a[..., i] * b[..., j] - a[..., j] * b[..., i]
 
 
-def matmul_input(x):
-    """x as autocast hands it to a matmul. Cast once and shared, it is kept once for every backward
-    pass that reads it; autocast would make and keep one copy per matmul."""
-    dev = x.device.type
-    if x.dtype == torch.float32 and torch.is_autocast_enabled(dev):
-        return x.to(torch.get_autocast_dtype(dev))
-    return x
-
-
 def autocast_of(x):
     """The autocast dtype in force for x's device, or None: a backward pass runs outside autocast,
     so the Functions below note it in forward and cast their backward matmuls the same way."""
     return torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else None
+
+
+def matmul_input(x):
+    """x as autocast hands it to a matmul. Cast once and shared, it is kept once for every backward
+    pass that reads it; autocast would make and keep one copy per matmul."""
+    cast = autocast_of(x)
+    return x.to(cast) if cast is not None and x.dtype == torch.float32 else x
 
 
 def lag_terms(z_all, lags):
@@ -318,8 +316,8 @@ class GrassmannMixer(nn.Module):
         w_in, b_in, w_out, b_out = cache['weights']
         Hr, L = self.reduce.out_features, len(self.lags) if self.lag_logits is not None else 0
         pre = F.linear(matmul_input(h), w_in, b_in)  # (B, 1, H·r + L + d): z, lag logits, the gate's h part
-        z = pre[..., :Hr].float().view(B, 1, self.n_subspaces, -1) if pre.element_size() < 4 else \
-            pre[..., :Hr].view(B, 1, self.n_subspaces, -1)  # (B, 1, H, r)
+        front = pre[..., :Hr + L].float() if pre.element_size() < 4 else pre[..., :Hr + L]  # float32 at least, as forward()
+        z = front[..., :Hr].view(B, 1, self.n_subspaces, -1)  # (B, 1, H, r)
         ring = cache['z'] if 'z' in cache else z.new_zeros(B, keep, *z.shape[2:])
         z_all = torch.cat([ring, z], dim=1)  # (B, keep + 1, H, r)
         zy = z_all[:, self.ring_index]  # (B, 1 + L, H, r): z_t, then z_{t-Δ} for each lag
@@ -330,8 +328,7 @@ class GrassmannMixer(nn.Module):
         row = min(start, keep)
         valid = self.lag_valid[row]  # (L,)
         if L:  # learned weights: the softmax over the valid lags, as lag_weights()
-            logits = pre[..., Hr:Hr + L].float() if pre.element_size() < 4 else pre[..., Hr:Hr + L]
-            weights = (torch.softmax(logits[:, 0] + self.lag_floor[row], dim=-1) * valid)[..., None, None]
+            weights = (torch.softmax(front[:, 0, Hr:] + self.lag_floor[row], dim=-1) * valid)[..., None, None]
         else:
             weights = valid[:, None, None]
         w = (weights * b / n2.clamp_min(self.eps ** 2).sqrt()).sum(1, keepdim=True)  # (B, 1, H, r)
@@ -341,7 +338,8 @@ class GrassmannMixer(nn.Module):
         outer = z.unsqueeze(-1) * w.unsqueeze(-2)  # (B, 1, H, r, r)
         p = (outer - outer.transpose(-1, -2)).flatten(-2)[..., self.wedge_index]  # (B, 1, H, C(r,2)): z ∧ w
         out = F.linear(p.flatten(-2).to(w_out.dtype), w_out, b_out)  # (B, 1, 2d): g and the gate's g part
-        g, d = out[..., :h.size(-1)], h.size(-1)
+        d = h.size(-1)
+        g = out[..., :d]
         alpha = torch.sigmoid(pre[..., Hr + L:] + out[..., d:])
         return torch.addcmul(g, alpha, h - g)  # α h + (1 - α) g
 

@@ -657,11 +657,12 @@ def test_sprint_rehearsal_keeps_its_deadline_and_packs_everything(workdir, tmp_p
 
 def test_a_failing_preflight_kills_the_runs_beside_it(workdir, tmp_path):
     out = tmp_path / 'sprint'
-    # one preflight step: nothing to time and no loss to fall, so the preflight fails
+    # one preflight step: the loss cannot fall, so the preflight fails
     p = run('sprint.py', '--device=cpu', '--rehearsal', f'--out={out}', f'--work={tmp_path / "work"}', '--dataset=slice',
             '--deadline_s=60', '--parallel=2', '--preflight_steps=1', '--min_run_s=5', '--bench_s=10', '--end_s=10',
             '--runs=paper_attention_l6:42,paper_grassmann_l6:42', cwd=workdir, check=False)
     assert p.returncode == 1
+    assert 'preflight failed: RuntimeError: paper_attention_l6: the loss did not fall in 1 steps' in p.stdout
     assert 'killed paper_attention_l6-seed42: the preflight failed' in p.stdout
     assert 'killed paper_grassmann_l6-seed42: the preflight failed' in p.stdout
     assert 'preflight failed' in (out / 'summary.md').read_text()
