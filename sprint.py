@@ -91,7 +91,7 @@ def preflight(args, deadline):
         tokens = torch.from_numpy(train.astype(np.int64)).to(args.device)
         ids = torch.from_numpy(order).to(args.device)
         x, y = gather_blocks(tokens, ids[:B], bs)
-        compiled = model if args.eager else torch.compile(model)
+        compiled = model if args.eager else torch.compile(model, mode=args.compile_mode)
         model.eval()
         with torch.no_grad(), ctx:
             eager_loss, compiled_loss = model(x, y)[1].item(), compiled(x, y)[1].item()
@@ -110,7 +110,7 @@ def preflight(args, deadline):
             if step == min(9, args.preflight_steps - 1):  # the first steps compile: time the rest
                 loss.item()
                 timed_from = (time.time(), step)
-            losses.append(loss.detach())
+            losses.append(loss.detach().clone())  # a CUDA graph's next replay overwrites its outputs
         losses = torch.stack(losses).tolist()
         tok_s = (args.preflight_steps - 1 - timed_from[1]) * B * bs / (time.time() - timed_from[0])
         if not losses[-1] < losses[0]:
@@ -129,12 +129,18 @@ def preflight(args, deadline):
 def run_all(args, runs, deadline, check=None):
     """Start runs by priority, `parallel` at a time, while a useful amount of time is left. Each stops
     itself at the deadline; one still running grace_s after it is killed. `check` (the preflight) runs
-    once, beside the first runs: if it raises, every run is killed and the exception passes on."""
-    pending, active, started = list(runs), [], []
+    once, beside the first runs: if it raises, every run is killed and the exception passes on. A run
+    that fails under a compile mode other than the default starts again, first, in the default mode."""
+    pending, active, started = [(c, s, args.compile_mode) for c, s in runs], [], []
     while pending or active:
-        active = [(p, r) for p, r in active if p.poll() is None]
+        codes = [p.poll() for p, _, _ in active]
+        for (p, name, entry), code in zip(active, codes):
+            if code not in (None, 0) and entry[2] != 'default':
+                log(f"{name} failed under compile mode {entry[2]} (exit code {code}): again in the default mode")
+                pending.insert(0, (*entry[:2], 'default'))
+        active = [a for a, code in zip(active, codes) if code is None]
         while pending and len(active) < args.parallel and deadline - time.time() > args.min_run_s:
-            config, seed = pending.pop(0)
+            config, seed, mode = pending.pop(0)
             name = f"{config.replace('/', '_')}-seed{seed}"
             out_dir = os.path.join(args.work, 'runs', name)
             os.makedirs(out_dir, exist_ok=True)
@@ -142,22 +148,25 @@ def run_all(args, runs, deadline, check=None):
                    f'--seed={seed}', f'--out_dir={out_dir}',
                    f'--dataset={args.dataset}', f'--device={args.device}', f'--deadline={deadline}',
                    '--checkpoint_every=0', f'--log_interval={args.log_interval}', f'--compile={not args.eager}',
+                   f'--compile_mode={mode}',
                    *(TINY + ['--max_iters=100000', '--eval_interval=20'] if args.rehearsal else [])]
             logf = open(os.path.join(out_dir, 'train.log'), 'w')
-            active.append((subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT), name))
-            started.append(name)
-            log(f"started {name}")
+            active.append((subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT), name, (config, seed, mode)))
+            if name not in started:
+                started.append(name)
+            log(f"started {name}" + ('' if mode == 'default' else f" (compile mode {mode})"))
         if check is not None:
             try:
                 check()
             except Exception:
-                for p, name in active:
+                for p, name, _ in active:
                     p.kill()
+                    p.wait()
                     log(f"killed {name}: the preflight failed")
                 raise
             check = None
         if time.time() > deadline + args.grace_s:
-            for p, name in active:
+            for p, name, _ in active:
                 p.kill()
                 log(f"killed {name}: still running {args.grace_s:.0f} s past the deadline")
             break
@@ -192,7 +201,7 @@ def summarize(args, started, report, t_start):
         path = os.path.join(args.work, 'runs', name, 'results.json')
         r = json.load(open(path)) if os.path.exists(path) else None
         runs.append((name, r))
-    lines = ['# GPU sprint', '', f"device {args.device}, {'eager' if args.eager else 'torch.compile'}, deadline {args.deadline_s} s, wall {time.time() - t_start:.0f} s", '',
+    lines = ['# GPU sprint', '', f"device {args.device}, {'eager' if args.eager else f'torch.compile (mode {args.compile_mode})'}, deadline {args.deadline_s} s, wall {time.time() - t_start:.0f} s", '',
              f'## Preflight (beside the first {args.parallel} runs: its tokens/s share the device)', '',
              '| model | compiled / eager loss | epoch order | steps: loss | tokens/s | one evaluation |',
              '| --- | --- | --- | --- | ---: | ---: |']
@@ -240,7 +249,7 @@ def main():
     ap.add_argument('--preflight_steps', type=int, default=200)
     ap.add_argument('--min_run_s', type=float, default=60, help='start no run with less time than this left')
     ap.add_argument('--bench_s', type=float, default=90, help='time kept for bench.py at the end')
-    ap.add_argument('--bench_lens', type=lambda s: [int(x) for x in s.split(',')], default=[128, 4096])
+    ap.add_argument('--bench_lens', type=lambda s: [int(x) for x in s.split(',') if x], default=[128, 4096], help="'': no bench")
     ap.add_argument('--bench_tokens', type=int, default=8192)
     ap.add_argument('--end_s', type=float, default=30, help='time kept for the runs to test, and for compare and pack')
     ap.add_argument('--grace_s', type=float, default=30, help='a run still going this long past its deadline is killed')
@@ -248,6 +257,8 @@ def main():
     ap.add_argument('--runs', help='comma-separated config:seed pairs instead of RUNS')
     ap.add_argument('--rehearsal', action='store_true', help='tiny models, no compile: the steps, not the numbers')
     ap.add_argument('--eager', action='store_true', help='no torch.compile anywhere (the fallback if compiling fails)')
+    ap.add_argument('--compile_mode', default='default', help="torch.compile's mode for the preflight and the runs; "
+                    "'reduce-overhead' replays CUDA graphs. A failure under it falls back to the default mode")
     args = ap.parse_args()
     args.eager = args.eager or args.rehearsal  # on a CPU compiling would take the rehearsal's whole minute
     t_start = time.time()
@@ -261,12 +272,20 @@ def main():
 
     def check():  # beside the first runs: its ~2 minutes of compiling would otherwise be the runs'
         report.update(preflight(args, end - args.bench_s - args.end_s))
-    try:
-        started = run_all(args, runs, end - args.bench_s - args.end_s, check)
-    except Exception as e:  # nothing else is worth the device's time if this fails
-        log(f"preflight failed: {type(e).__name__}: {e}")
-        pack(args, f"# GPU sprint\n\npreflight failed: {type(e).__name__}: {e}\n")
-        sys.exit(1)
+    while True:
+        try:
+            started = run_all(args, runs, end - args.bench_s - args.end_s, check)
+            break
+        except Exception as e:  # nothing else is worth the device's time if this fails
+            if args.compile_mode != 'default':  # it may be the mode: the default mode has run before
+                log(f"preflight failed under compile mode {args.compile_mode}: {type(e).__name__}: {e}; "
+                    "everything again in the default mode")
+                args.compile_mode = 'default'
+                shutil.rmtree(os.path.join(args.work, 'runs'), ignore_errors=True)
+                continue
+            log(f"preflight failed: {type(e).__name__}: {e}")
+            pack(args, f"# GPU sprint\n\npreflight failed: {type(e).__name__}: {e}\n")
+            sys.exit(1)
     bench(args, end - args.end_s / 2)
     summary, tested = summarize(args, started, report, t_start)
     if tested:

@@ -16,6 +16,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -657,12 +658,28 @@ def test_sprint_rehearsal_keeps_its_deadline_and_packs_everything(workdir, tmp_p
 
 def test_a_failing_preflight_kills_the_runs_beside_it(workdir, tmp_path):
     out = tmp_path / 'sprint'
-    # one preflight step: the loss cannot fall, so the preflight fails
+    # one preflight step: the loss cannot fall, so the preflight fails, in CUDA graphs' mode and then in the default
     p = run('sprint.py', '--device=cpu', '--rehearsal', f'--out={out}', f'--work={tmp_path / "work"}', '--dataset=slice',
             '--deadline_s=60', '--parallel=2', '--preflight_steps=1', '--min_run_s=5', '--bench_s=10', '--end_s=10',
-            '--runs=paper_attention_l6:42,paper_grassmann_l6:42', cwd=workdir, check=False)
+            '--compile_mode=reduce-overhead', '--runs=paper_attention_l6:42,paper_grassmann_l6:42', cwd=workdir, check=False)
     assert p.returncode == 1
-    assert 'preflight failed: RuntimeError: paper_attention_l6: the loss did not fall in 1 steps' in p.stdout
+    first, again = re.split(r'preflight failed under compile mode reduce-overhead: RuntimeError: paper_attention_l6: '
+                            r'the loss did not fall in 1 steps: [0-9.]+ -> [0-9.]+; everything again in the default mode', p.stdout)
+    assert 'started paper_grassmann_l6-seed42 (compile mode reduce-overhead)' in first
+    assert 'started paper_grassmann_l6-seed42\n' in again and 'killed paper_grassmann_l6-seed42' in again
+    assert 'preflight failed: RuntimeError: paper_attention_l6: the loss did not fall in 1 steps' in again
     assert 'killed paper_attention_l6-seed42: the preflight failed' in p.stdout
     assert 'killed paper_grassmann_l6-seed42: the preflight failed' in p.stdout
     assert 'preflight failed' in (out / 'summary.md').read_text()
+
+
+def test_a_run_failing_under_a_compile_mode_starts_again_in_the_default_mode(workdir, tmp_path):
+    # train.py refuses an unknown mode at once: the stand-in, on a CPU, for a run that CUDA graphs break
+    p = run('sprint.py', '--device=cpu', '--rehearsal', f'--out={tmp_path / "sprint"}', f'--work={tmp_path / "work"}',
+            '--dataset=slice', '--deadline_s=40', '--parallel=1', '--preflight_steps=20', '--min_run_s=5', '--bench_s=0',
+            '--bench_lens=', '--end_s=10', '--compile_mode=bogus', '--runs=paper_grassmann_l6:42', cwd=workdir)
+    assert 'started paper_grassmann_l6-seed42 (compile mode bogus)' in p.stdout
+    assert 'paper_grassmann_l6-seed42 failed under compile mode bogus (exit code 1): again in the default mode' in p.stdout
+    assert p.stdout.count('started paper_grassmann_l6-seed42') == 2 and 'bench at' not in p.stdout
+    results = json.load(open(tmp_path / 'work' / 'runs' / 'paper_grassmann_l6-seed42' / 'results.json'))
+    assert results['config']['compile_mode'] == 'default' and results['test']['ppl'] > 1

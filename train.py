@@ -89,6 +89,7 @@ deadline = 0.0  # a time.time(): past it the run stops, evaluates, and reports i
 device = 'auto'  # 'auto' | 'cpu' | 'cuda' | 'cuda:1' | 'mps'
 dtype = 'auto'  # 'auto' | 'float32' | 'bfloat16' | 'float16'
 compile = True
+compile_mode = 'default'  # torch.compile's mode; 'reduce-overhead' replays CUDA graphs (a launch-bound GPU step)
 seed = 42
 # -----------------------------------------------------------------------------
 config_keys = [k for k, v in globals().items() if not k.startswith('_') and isinstance(v, (int, float, bool, str, tuple, type(None)))]
@@ -113,6 +114,9 @@ try:
                      ('max_iters', 0), ('log_interval', 1), ('eval_interval', 0), ('checkpoint_every', 0)):
         if not config[key] >= low:
             raise ValueError(f"{key}={config[key]!r}: allowed values are integers >= {low}")
+    modes = ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs')
+    if config['compile_mode'] not in modes:
+        raise ValueError(f"compile_mode={config['compile_mode']!r}: allowed values are {', '.join(modes)}")
     if config['eval_stride'] > config['block_size']:
         raise ValueError(f"eval_stride={config['eval_stride']} exceeds block_size={config['block_size']}: "
                          "allowed values are 0 (= block_size) to block_size")
@@ -256,7 +260,7 @@ if ckpt:
         print(f"resuming from {out_dir}/last.pt at iteration {iter_num}")
 ckpt = None  # free memory
 
-model = torch.compile(raw_model) if compile else raw_model
+model = torch.compile(raw_model, mode=compile_mode) if compile else raw_model
 train_model = DDP(model, device_ids=[int(device.split(':')[1])] if device_type == 'cuda' else None) if ddp else model
 
 
