@@ -4,7 +4,8 @@ The two language models compared by this project, in one file:
    Grassmann Flows as an Attention-Free Alternative for Sequence Modeling"),
 2) a size-matched causal Transformer on the same skeleton.
 The `mixer` flag picks one, the `norm` flag picks the paper's post-norm flow or a pre-norm variant.
-Every equation and every decision the paper leaves open is written down in GRASSMANN.md, beside this file.
+Every equation and every decision the paper leaves open is written down in GRASSMANN.md, beside this file;
+the Grassmann mixer's hand-written backward passes are in mixer_ops.py.
 
 Usage:
     from model import GPT, GPTConfig
@@ -12,7 +13,6 @@ Usage:
     logits, loss = model(idx, targets)
 """
 import inspect
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
+
+from mixer_ops import GateMix, LagMean, WedgeProject, autocast_of, matmul_input
 
 # bf16 dense peak FLOP/s of the chips we know, by model name (a whole word of the device name: 'L4' is
 # not an L40S, 'A10' not an A10G); an unknown chip gets no MFU rather than a wrong one
@@ -80,146 +82,6 @@ def plucker(a, b):
     return a[..., i] * b[..., j] - a[..., j] * b[..., i]
 
 
-def autocast_of(x):
-    """The autocast dtype in force for x's device, or None: a backward pass runs outside autocast,
-    so the Functions below note it in forward and cast their backward matmuls the same way."""
-    return torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else None
-
-
-def matmul_input(x):
-    """x as autocast hands it to a matmul. Cast once and shared, it is kept once for every backward
-    pass that reads it; autocast would make and keep one copy per matmul."""
-    cast = autocast_of(x)
-    return x.to(cast) if cast is not None and x.dtype == torch.float32 else x
-
-
-def lag_terms(z_all, lags):
-    """The per-lag quantities of GrassmannMixer.lag_mean, every lag at once. z_all (keep + T, B, H, r),
-    time outermost, keep = max(lags). Returns z (T, B, H, r), z_{t-Δ} as y (L, T, B, H, r) and the
-    intermediates: ‖z‖², z·y, b, ‖b‖², s = max(‖z‖²‖b‖², eps²) before the floor."""
-    keep = max(lags)
-    T = z_all.size(0) - keep
-    z = z_all[keep:]
-    idx = torch.arange(T, device=z_all.device) + keep - torch.tensor(lags, device=z_all.device).view(-1, 1)
-    y = z_all[idx]  # (L, T, B, H, r)
-    zz = (z * z).sum(-1, keepdim=True)  # (T, B, H, 1)
-    zy = (z * y).sum(-1, keepdim=True)  # (L, T, B, H, 1)
-    c = zy / zz.clamp_min(1e-30)
-    b = y - c * z  # the part of z_{t-Δ} orthogonal to z_t
-    bb = (b * b).sum(-1, keepdim=True)
-    return z, y, zz, c, b, bb, zz * bb
-
-
-class LagMean(torch.autograd.Function):
-    """w_t of GrassmannMixer.lag_mean, keeping only z (and the lag weights) for backward: autograd
-    would keep several tensors of z's size per lag. Backward recomputes the lag terms and applies the
-    chain rule to them by hand (the clamps pass gradient where their input is at or above the floor,
-    as torch's do)."""
-
-    @staticmethod
-    def forward(ctx, z_all, weights, lags, eps2):
-        # weights (L, T, B or 1, 1, 1): a_Δ, or 1/count at valid lags for the plain mean
-        z, y, zz, c, b, bb, n2 = lag_terms(z_all, lags)
-        ctx.save_for_backward(z_all, weights)
-        ctx.lags, ctx.eps2 = lags, eps2
-        return (weights * (b / n2.clamp_min(eps2).sqrt())).sum(0)  # (T, B, H, r)
-
-    @staticmethod
-    def backward(ctx, grad_w):
-        z_all, weights = ctx.saved_tensors
-        z, y, zz, c, b, bb, n2 = lag_terms(z_all, ctx.lags)
-        s = n2.clamp_min(ctx.eps2)
-        root = s.sqrt()
-        grad_weights = (grad_w * b / root).sum((-1, -2), keepdim=True) if ctx.needs_input_grad[1] else None
-        g = weights * grad_w  # (L, T, B, H, r): d loss / d term
-        grad_s = -(g * b).sum(-1, keepdim=True) / (2 * s * root) * (n2 >= ctx.eps2)
-        grad_b = g / root + 2 * b * (grad_s * zz)  # through term = b / sqrt(s) and s = ‖z‖² ‖b‖²
-        grad_c = -(grad_b * z).sum(-1, keepdim=True)  # b = y - c z
-        grad_zy = grad_c / zz.clamp_min(1e-30)  # c = z·y / max(‖z‖², 1e-30)
-        grad_zz = (grad_s * bb - grad_c * c / zz.clamp_min(1e-30) * (zz >= 1e-30)).sum(0)
-        grad_z = 2 * z * grad_zz - (c * grad_b).sum(0) + (grad_zy * y).sum(0)
-        grad_y = grad_b + grad_zy * z  # (L, T, B, H, r)
-        keep, T = max(ctx.lags), z.size(0)
-        grad_all = F.pad(grad_z, (0, 0, 0, 0, 0, 0, keep, 0))
-        for k, lag in enumerate(ctx.lags):  # y_k is z_all[keep - Δ_k : keep - Δ_k + T]
-            grad_all[keep - lag:keep - lag + T] += grad_y[k]
-        return grad_all, grad_weights, None, None
-
-
-class WedgeProject(torch.autograd.Function):
-    """W_plü (z ∧ w) + b_plü through the antisymmetric form A of W_plü (GrassmannMixer.project_wedge),
-    keeping z and w for backward (2r numbers per subspace and position) instead of their outer
-    product (r² of them), which backward rebuilds."""
-
-    @staticmethod
-    def forward(ctx, z, w, weight, bias):
-        ctx.save_for_backward(z, w, weight)
-        ctx.has_bias, ctx.cast = bias is not None, autocast_of(z)
-        return F.linear(outer_product(z, w).to(weight.dtype), antisymmetric(weight, *z.shape[-2:]), bias)
-
-    @staticmethod
-    def backward(ctx, grad_g):
-        z, w, weight = ctx.saved_tensors
-        H, r = z.shape[-2:]
-        A, outer = antisymmetric(weight, H, r), outer_product(z, w).to(weight.dtype)
-        if ctx.cast is not None:  # as the forward's autocast matmul did
-            A, outer, grad_g = A.to(ctx.cast), outer.to(ctx.cast), grad_g.to(ctx.cast)
-        grad_outer = (grad_g @ A).to(z.dtype).view(*z.shape, r)  # (B, T, H, r, r)
-        grad_z = (grad_outer * w.unsqueeze(-2)).sum(-1)
-        grad_w = (grad_outer * z.unsqueeze(-1)).sum(-2)
-        grad_A = (grad_g.flatten(0, -2).T @ outer.flatten(0, -2)).to(weight.dtype).view(-1, H, r, r)
-        i, j = torch.triu_indices(r, r, 1, device=z.device)
-        grad_weight = (grad_A - grad_A.transpose(-1, -2))[:, :, i, j].reshape(weight.shape)
-        grad_bias = grad_g.flatten(0, -2).sum(0).to(weight.dtype) if ctx.has_bias else None
-        return grad_z, grad_w, grad_weight, grad_bias
-
-
-def outer_product(z, w):
-    """z^k ⊗ w^k for each subspace k: (..., H, r) x 2 -> (..., H·r²)."""
-    return (z.unsqueeze(-1) * w.unsqueeze(-2)).flatten(-3)
-
-
-def antisymmetric(weight, H, r):
-    """W_plü (d, H·C(r,2)) as the (d, H·r²) matrix A with A (z ⊗ w) = W_plü (z ∧ w): A_kij = W_k,ij
-    above the diagonal, -W_k,ji below it."""
-    i, j = torch.triu_indices(r, r, 1, device=weight.device)
-    A = weight.new_zeros(weight.size(0), H, r, r)
-    A[:, :, i, j] = weight.view(weight.size(0), H, -1)
-    return (A - A.transpose(-1, -2)).view(weight.size(0), H * r * r)
-
-
-class GateMix(torch.autograd.Function):
-    """Steps 7-8, y = α ⊙ h + (1 - α) ⊙ g with α = σ(W_gate [h; g] + b_gate), keeping h as the gate's
-    matmul read it (hc: the autocast copy, or h itself in float32), g and α. Autograd would keep
-    [h; g] for the matmul and h and g again for the products. In float32 every gradient is autograd's;
-    under autocast the gradient of α reads h in the autocast dtype, as the gate's own does."""
-
-    @staticmethod
-    def forward(ctx, h, hc, g, weight, bias):
-        alpha = torch.sigmoid(F.linear(torch.cat([hc, g.to(hc.dtype)], dim=-1), weight, bias))
-        ctx.save_for_backward(hc, g, alpha, weight)
-        ctx.has_bias, ctx.cast, ctx.h_dtype = bias is not None, autocast_of(h), h.dtype
-        return alpha * h + (1 - alpha) * g
-
-    @staticmethod
-    def backward(ctx, grad_y):
-        hc, g, alpha, weight = ctx.saved_tensors
-        grad_h = grad_y * alpha
-        grad_g = (grad_y * (1 - alpha)).to(g.dtype)
-        grad_alpha = (grad_y * hc - grad_y * g).to(alpha.dtype)
-        grad_pre = grad_alpha * alpha * (1 - alpha)  # σ' = σ (1 - σ)
-        W, x = weight, torch.cat([hc, g.to(hc.dtype)], dim=-1)
-        if ctx.cast is not None:
-            W, x, grad_pre = W.to(ctx.cast), x.to(ctx.cast), grad_pre.to(ctx.cast)
-        grad_x = grad_pre @ W
-        d = hc.size(-1)
-        grad_h = grad_h + grad_x[..., :d].to(ctx.h_dtype)
-        grad_g = grad_g + grad_x[..., d:].to(g.dtype)
-        grad_weight = (grad_pre.flatten(0, -2).T @ x.flatten(0, -2)).to(weight.dtype)
-        grad_bias = grad_pre.flatten(0, -2).sum(0).to(weight.dtype) if ctx.has_bias else None
-        return grad_h, None, grad_g, grad_weight, grad_bias
-
-
 class CausalSelfAttention(nn.Module):
 
     def __init__(self, config):
@@ -275,9 +137,9 @@ class GrassmannMixer(nn.Module):
         keep, lag = max(self.lags), torch.tensor(self.lags)
         self.register_buffer('ring_index', keep - torch.cat([torch.zeros(1, dtype=torch.long), lag]), persistent=False)
         valid = torch.arange(keep + 1).view(-1, 1) >= lag  # (keep + 1, L)
-        self.register_buffer('lag_valid', valid.float(), persistent=False)
+        self.register_buffer('lag_valid', valid.float()[..., None, None], persistent=False)  # (keep + 1, L, 1, 1)
         self.register_buffer('lag_floor', (~valid).float() * -1e30, persistent=False)  # as lag_weights' floor
-        self.lag_count = valid.sum(1).clamp_min(1).tolist()  # valid lags at each of those positions
+        self.register_buffer('lag_count', valid.sum(1).clamp_min(1).float()[:, None, None, None], persistent=False)  # exact
         i, j = torch.triu_indices(r, r, 1)
         self.register_buffer('wedge_index', i * r + j, persistent=False)  # (i, j), i < j, in a flattened r x r
 
@@ -326,14 +188,11 @@ class GrassmannMixer(nn.Module):
         b = torch.addcmul(y, dots[:, 1:] / zz.clamp_min(1e-30), z, value=-1)
         n2 = zz * (b * b).sum(-1, keepdim=True)  # (B, L, H, 1)
         row = min(start, keep)
-        valid = self.lag_valid[row]  # (L,)
         if L:  # learned weights: the softmax over the valid lags, as lag_weights()
-            weights = (torch.softmax(front[:, 0, Hr:] + self.lag_floor[row], dim=-1) * valid)[..., None, None]
+            weights = torch.softmax(front[:, 0, Hr:] + self.lag_floor[row], dim=-1)[..., None, None] * self.lag_valid[row]
         else:
-            weights = valid[:, None, None]
-        w = (weights * b / n2.clamp_min(self.eps ** 2).sqrt()).sum(1, keepdim=True)  # (B, 1, H, r)
-        if not L:  # the mean over the valid lags (none at position 0, where w = 0)
-            w = w / self.lag_count[row]
+            weights = self.lag_valid[row] / self.lag_count[row]  # (L, 1, 1): the mean (none valid at 0: w = 0)
+        w = (b * (weights * n2.clamp_min(self.eps ** 2).rsqrt())).sum(1, keepdim=True)  # (B, 1, H, r)
         cache['z'], cache['n'] = z_all[:, 1:], start + 1
         outer = z.unsqueeze(-1) * w.unsqueeze(-2)  # (B, 1, H, r, r)
         p = (outer - outer.transpose(-1, -2)).flatten(-2)[..., self.wedge_index]  # (B, 1, H, C(r,2)): z ∧ w

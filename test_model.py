@@ -13,7 +13,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench import memory_mb
-from model import GPT, CausalSelfAttention, GateMix, GPTConfig, GrassmannMixer, LagMean, WedgeProject, lag_terms, plucker
+from mixer_ops import GateMix, LagMean, WedgeProject, lag_terms
+from model import GPT, CausalSelfAttention, GPTConfig, GrassmannMixer, plucker
 
 PAPER_LAGS = (1, 2, 4, 8, 12, 16)
 MIXERS, NORMS = ('attention', 'grassmann'), ('post', 'pre')
