@@ -154,42 +154,46 @@ def state_mb(cache):
 
 @torch.no_grad()
 def bench_generate(args, ctx):
+    """Both models decode side by side, one step of each in turn, so that the machine's drift (other
+    tenants, clock speed) falls on both alike: timed one after the other, their ratio at batch 1 moved
+    by 20% between runs."""
     dev, rows = args.device, []
-    for mixer in MIXERS:
-        model = GPT(GPTConfig(mixer=mixer, pos_emb=False, dropout=0.0)).to(dev).eval()
-        for B in args.gen_batches:
-            cache, times, states = model.new_cache(), [], {}
-            tok = torch.randint(0, model.config.vocab_size, (B, 1), device=dev)
-            with ctx:  # one autocast region: the weights are cast to bf16 once, not at every step
-                warm = model.new_cache()
-                for _ in range(64):  # untimed warm-up on a cache of its own
-                    model(tok, cache=warm)
-                del warm
-                for step in range(1, max(args.gen_lens) + 1):
+    models = {m: GPT(GPTConfig(mixer=m, pos_emb=False, dropout=0.0)).to(dev).eval() for m in MIXERS}
+    for B in args.gen_batches:
+        caches, times, states = {m: models[m].new_cache() for m in MIXERS}, {m: [] for m in MIXERS}, {m: {} for m in MIXERS}
+        toks = {m: torch.randint(0, models[m].config.vocab_size, (B, 1), device=dev) for m in MIXERS}
+        with ctx:  # one autocast region: the weights are cast to bf16 once, not at every step
+            for m in MIXERS:  # untimed warm-up on caches of their own
+                warm = models[m].new_cache()
+                for _ in range(64):
+                    models[m](toks[m], cache=warm)
+            for step in range(1, max(args.gen_lens) + 1):
+                for m in MIXERS:
                     sync(dev)
                     t0 = time.perf_counter()
-                    logits, _ = model(tok, cache=cache)
-                    tok = logits[:, -1].argmax(-1, keepdim=True)  # greedy: sampling is not what is timed
+                    logits, _ = models[m](toks[m], cache=caches[m])
+                    toks[m] = logits[:, -1].argmax(-1, keepdim=True)  # greedy: sampling is not what is timed
                     sync(dev)
-                    times.append((time.perf_counter() - t0) * 1000)
+                    times[m].append((time.perf_counter() - t0) * 1000)
                     if step in args.gen_lens:
-                        states[step] = state_mb(cache)
+                        states[m][step] = state_mb(caches[m])
+        for m in MIXERS:
             for n in args.gen_lens:
-                ms = statistics.median(times[max(0, n - 32):n])
-                rows.append(dict(mixer=mixer, what='decode', gen_len=n, seq_len=n, batch_size=B, ms=ms, ms_per_token=ms,
-                                 tokens_per_s=B / ms * 1000, peak_mem_mb=states[n]))
+                ms = statistics.median(times[m][max(0, n - 32):n])
+                rows.append(dict(mixer=m, what='decode', gen_len=n, seq_len=n, batch_size=B, ms=ms, ms_per_token=ms,
+                                 tokens_per_s=B / ms * 1000, peak_mem_mb=states[m][n]))
                 if n <= args.recompute_max:  # the next token by running the whole context again
-                    idx = torch.randint(0, model.config.vocab_size, (B, n), device=dev)
+                    idx = torch.randint(0, models[m].config.vocab_size, (B, n), device=dev)
 
                     def recompute():
                         with ctx:
-                            model(idx)
+                            models[m](idx)
                     ms = median_ms(recompute, dev, 1, args.repeats)
-                    rows.append(dict(mixer=mixer, what='decode_recompute', gen_len=n, seq_len=n, batch_size=B, ms=ms,
+                    rows.append(dict(mixer=m, what='decode_recompute', gen_len=n, seq_len=n, batch_size=B, ms=ms,
                                      ms_per_token=ms, tokens_per_s=B / ms * 1000, peak_mem_mb=None))
-            del cache
-            release_memory(dev)
-            print(f"  done: {mixer} decoding, batch {B}", flush=True)
+        del caches
+        release_memory(dev)
+        print(f"  done: decoding, batch {B}", flush=True)
     return rows
 
 

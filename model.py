@@ -182,7 +182,7 @@ class GrassmannMixer(nn.Module):
         z = front[..., :Hr].view(B, 1, self.n_subspaces, -1)  # (B, 1, H, r)
         ring = cache['z'] if 'z' in cache else z.new_zeros(B, keep, *z.shape[2:])
         z_all = torch.cat([ring, z], dim=1)  # (B, keep + 1, H, r)
-        zy = z_all[:, self.ring_index]  # (B, 1 + L, H, r): z_t, then z_{t-Δ} for each lag
+        zy = z_all.index_select(1, self.ring_index)  # (B, 1 + L, H, r): z_t, then z_{t-Δ} for each lag
         dots = (zy * z).sum(-1, keepdim=True)  # z_t·z_t, then z_t·z_{t-Δ}
         zz, y = dots[:, :1], zy[:, 1:]
         b = torch.addcmul(y, dots[:, 1:] / zz.clamp_min(1e-30), z, value=-1)
@@ -195,7 +195,7 @@ class GrassmannMixer(nn.Module):
         w = (b * (weights * n2.clamp_min(self.eps ** 2).rsqrt())).sum(1, keepdim=True)  # (B, 1, H, r)
         cache['z'], cache['n'] = z_all[:, 1:], start + 1
         outer = z.unsqueeze(-1) * w.unsqueeze(-2)  # (B, 1, H, r, r)
-        p = (outer - outer.transpose(-1, -2)).flatten(-2)[..., self.wedge_index]  # (B, 1, H, C(r,2)): z ∧ w
+        p = (outer - outer.transpose(-1, -2)).flatten(-2).index_select(-1, self.wedge_index)  # (B, 1, H, C(r,2)): z ∧ w
         out = F.linear(p.flatten(-2).to(w_out.dtype), w_out, b_out)  # (B, 1, 2d): g and the gate's g part
         d = h.size(-1)
         g = out[..., :d]
