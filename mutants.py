@@ -92,6 +92,8 @@ MUTANTS = {
     'bench_gpu_memory_of_forward': ('bench.py', "before = torch.cuda.memory_allocated()\n        fn()",
                                     "before = torch.cuda.memory_allocated()\n        saved_fn()",
                                     'test_bench.py::test_gpu_memory_of_a_train_step_covers_the_whole_step'),
+    'bench_state_counts_capacity': ('bench.py', "total += kv[:, :, :, :layer['n']].numel() * kv.element_size()",
+                                    'total += kv.numel() * kv.element_size()', 'test_bench.py'),
     'bench_child_drops_space_args': ('bench.py', "argv = [f'--device={args.device}', f'--dtype={args.dtype}', f'--seq_lens={T}',",
                                      "argv = [a for a in sys.argv[1:] if not a.startswith(('--seq_lens', '--json', '--plot'))] + [f'--seq_lens={T}',",
                                      'test_bench.py::test_bench_writes_rows_table_and_plot'),

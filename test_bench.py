@@ -49,6 +49,21 @@ def test_bench_writes_rows_table_and_plot(tmp_path):
     assert (tmp_path / 'bench.png').stat().st_size > 0
 
 
+def test_bench_generate_times_both_models_at_each_length(tmp_path):
+    p, wall = run_bench(tmp_path, '--generate', '--gen_lens=32,96', '--gen_batches=1', '--recompute_max=32', '--repeats=1',
+                        '--device=cpu', '--dtype=float32', '--json', str(tmp_path / 'gen.json'), '--plot=')
+    rows = json.load(open(tmp_path / 'gen.json'))
+    assert sorted((r['mixer'], r['what'], r['gen_len']) for r in rows) == sorted(
+        [(m, 'decode', n) for m in ('attention', 'grassmann') for n in (32, 96)] + [(m, 'decode_recompute', 32) for m in ('attention', 'grassmann')])
+    state = {(r['mixer'], r['gen_len']): r['peak_mem_mb'] for r in rows if r['what'] == 'decode'}
+    # attention keeps every key and value; the Grassmann model its ring of max(lags) reduced vectors, at any length
+    assert state['grassmann', 32] == state['grassmann', 96] == 6 * 16 * 32 * 4 / 2**20
+    for n in (32, 96):  # 6 layers x (k, v) x n positions x 256 numbers in float32: the used part of its buffer
+        assert state['attention', n] == 6 * 2 * n * 256 * 4 / 2**20
+    assert all(0 < r['ms'] < 1000 * wall for r in rows)
+    assert 'grassmann/attention decode time per token at batch 1, every length' in p.stdout
+
+
 def test_median_ms_is_milliseconds_of_the_call():
     ms = bench.median_ms(lambda: time.sleep(0.02), 'cpu', warmup=0, repeats=3)
     assert 19 <= ms < 200  # milliseconds, not seconds (0.02), with room for a loaded machine
