@@ -656,6 +656,13 @@ def test_sprint_rehearsal_keeps_its_deadline_and_packs_everything(workdir, tmp_p
     assert not [n for n in names if n.endswith('.pt')]
 
 
+def test_sprint_runs_name_configs_that_exist():
+    import sprint
+    names = [c for c, _ in sprint.RUNS] + list(sprint.PREFLIGHT)
+    assert names and all(os.path.exists(os.path.join(ROOT, 'config', f'{c}.py')) for c in names), names
+    assert sorted({s for _, s in sprint.RUNS}) == [42, 43, 44]
+
+
 def test_a_failing_preflight_kills_the_runs_beside_it(workdir, tmp_path):
     out = tmp_path / 'sprint'
     # one preflight step: the loss cannot fall, so the preflight fails, in CUDA graphs' mode and then in the default
