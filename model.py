@@ -1,5 +1,5 @@
 """
-The two language models compared by this project, in one file:
+The two language models compared by this project:
 1) the attention-free Causal Grassmann model of arXiv 2512.19428 ("Attention Is Not What You Need:
    Grassmann Flows as an Attention-Free Alternative for Sequence Modeling"),
 2) a size-matched causal Transformer on the same skeleton.
