@@ -216,15 +216,16 @@ def summarize(args, started, report, t_start):
     for name, p in report.items():
         lines.append(f"| {name} | {p['compiled_loss']:.4f} / {p['eager_loss']:.4f} | {p['order']} | {p['steps']}: "
                      f"{p['first_loss']:.3f} -> {p['last_loss']:.3f} | {p['tokens_per_s']:,.0f} | {p['eval_s']:.1f} s |")
-    lines += ['', '## Runs', '', '| run | status | iterations | epochs | best val ppl | test ppl | tokens/s |',
-              '| --- | --- | ---: | ---: | ---: | ---: | ---: |']
+    lines += ['', '## Runs', '', '| run | status | compiled | iterations | epochs | best val ppl | test ppl | tokens/s |',
+              '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |']
     for name, r in runs:
         if r is None:
-            lines.append(f"| {name} | no results.json (see its train.log) | | | | | |")
+            lines.append(f"| {name} | no results.json (see its train.log) | | | | | | |")
             continue
         status = 'complete' if r.get('completed') else 'partial'
+        compiled = f"mode {r['config'].get('compile_mode', 'default')}" if r['config'].get('compile') else 'no'  # a run may have fallen back
         tok_s = r['history'][-1]['tokens_per_s'] if r['history'] else 0
-        lines.append(f"| {name} | {status} | {r['iter']} / {r['max_iters']} | {r['history'][-1]['epoch'] if r['history'] else 0:.2f} | "
+        lines.append(f"| {name} | {status} | {compiled} | {r['iter']} / {r['max_iters']} | {r['history'][-1]['epoch'] if r['history'] else 0:.2f} | "
                      f"{r['best']['val_ppl'] if r['best'] else float('nan'):.2f} | "
                      f"{r['test']['ppl'] if r['test'] else float('nan'):.2f} | {tok_s:,.0f} |")
     return '\n'.join(lines) + '\n', [name for name, r in runs if r and r.get('test')]

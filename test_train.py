@@ -641,7 +641,7 @@ def test_sprint_rehearsal_keeps_its_deadline_and_packs_everything(workdir, tmp_p
     summary = (out / 'summary.md').read_text()
     for name in ('paper_attention_l6-seed42', 'paper_grassmann_l6-seed42', 'study_grassmann_post_all-seed42'):
         row = next(line for line in summary.splitlines() if line.startswith(f'| {name} |'))
-        assert '| partial |' in row, row  # 100,000 iterations cannot fit: the deadline cut them short
+        assert '| partial | no |' in row, row  # 100,000 iterations cannot fit: the deadline cut them short; eager
         results = json.load(open(tmp_path / 'work' / 'runs' / name / 'results.json'))
         assert results['completed'] is False and results['test']['ppl'] > 1 and results['history']
         assert results['config']['compile'] is False  # a rehearsal never compiles: it would spend its minute there
@@ -654,6 +654,22 @@ def test_sprint_rehearsal_keeps_its_deadline_and_packs_everything(workdir, tmp_p
     assert 'summary.md' in names and 'sprint.log' in names and 'compare/results.md' in names
     assert 'runs/paper_grassmann_l6-seed42/results.json' in names and 'bench/bench_16.json' in names
     assert not [n for n in names if n.endswith('.pt')]
+
+
+def test_sprint_summary_says_how_each_run_was_compiled(tmp_path):
+    import argparse
+    import sprint
+    history = [{'epoch': 30.0, 'tokens_per_s': 1000.0}]
+    for name, compile_mode in (('a-seed42', 'reduce-overhead'), ('b-seed42', 'default')):  # b fell back
+        os.makedirs(tmp_path / 'runs' / name)
+        json.dump({'completed': True, 'iter': 10, 'max_iters': 10, 'history': history, 'best': {'val_ppl': 50.0},
+                   'test': {'ppl': 45.0}, 'config': {'compile': True, 'compile_mode': compile_mode}},
+                  open(tmp_path / 'runs' / name / 'results.json', 'w'))
+    args = argparse.Namespace(work=str(tmp_path), device='cuda', eager=False, compile_mode='reduce-overhead', deadline_s=560, parallel=4)
+    summary, tested = sprint.summarize(args, ['a-seed42', 'b-seed42', 'c-seed42'], {}, 0)
+    assert '| a-seed42 | complete | mode reduce-overhead | 10 / 10 | 30.00 | 50.00 | 45.00 | 1,000 |' in summary
+    assert '| b-seed42 | complete | mode default |' in summary and '| c-seed42 | no results.json' in summary
+    assert tested == ['a-seed42', 'b-seed42']
 
 
 def test_sprint_runs_name_configs_that_exist():
@@ -690,3 +706,4 @@ def test_a_run_failing_under_a_compile_mode_starts_again_in_the_default_mode(wor
     assert p.stdout.count('started paper_grassmann_l6-seed42') == 2 and 'bench at' not in p.stdout
     results = json.load(open(tmp_path / 'work' / 'runs' / 'paper_grassmann_l6-seed42' / 'results.json'))
     assert results['config']['compile_mode'] == 'default' and results['test']['ppl'] > 1
+    assert '| paper_grassmann_l6-seed42 | partial | no |' in (tmp_path / 'sprint' / 'summary.md').read_text()
