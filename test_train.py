@@ -412,7 +412,7 @@ def test_results_json_is_written_at_every_evaluation(workdir):
 def test_checkpoints_at_the_end_only_give_the_same_run(workdir):
     common = [*TINY, '--max_iters=8', '--eval_interval=2', '--dropout=0.1']
     run('train.py', *common, '--out_dir=out-every', cwd=workdir)
-    p = run('train.py', *common, '--out_dir=out-end', '--checkpoint_every=0', cwd=workdir)
+    run('train.py', *common, '--out_dir=out-end', '--checkpoint_every=0', cwd=workdir)
     a, b = (json.load(open(workdir / d / 'results.json')) for d in ('out-every', 'out-end'))
     assert a['best'] == b['best'] and a['test'] == b['test'] and a['completed'] and b['completed']
     for name in ('last.pt', 'ckpt.pt'):
