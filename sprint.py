@@ -158,7 +158,7 @@ def run_all(args, runs, deadline, check=None):
                    '--checkpoint_every=0', f'--log_interval={args.log_interval}', f'--compile={not args.eager}',
                    f'--compile_mode={mode}',
                    *(TINY + ['--max_iters=100000', '--eval_interval=20'] if args.rehearsal else [])]
-            logf = open(os.path.join(out_dir, 'train.log'), 'w')
+            logf = open(os.path.join(out_dir, 'train.log'), 'a' if name in started else 'w')  # a retry keeps why it failed
             active.append((subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT), name, (config, seed, mode)))
             if name not in started:
                 started.append(name)

@@ -707,3 +707,5 @@ def test_a_run_failing_under_a_compile_mode_starts_again_in_the_default_mode(wor
     results = json.load(open(tmp_path / 'work' / 'runs' / 'paper_grassmann_l6-seed42' / 'results.json'))
     assert results['config']['compile_mode'] == 'default' and results['test']['ppl'] > 1
     assert '| paper_grassmann_l6-seed42 | partial | no |' in (tmp_path / 'sprint' / 'summary.md').read_text()
+    log = (tmp_path / 'work' / 'runs' / 'paper_grassmann_l6-seed42' / 'train.log').read_text()
+    assert log.index("compile_mode='bogus': allowed values are") < log.index('best val ppl')  # both attempts kept
