@@ -92,6 +92,8 @@ MUTANTS = {
     'bench_gpu_memory_of_forward': ('bench.py', "before = torch.cuda.memory_allocated()\n        fn()",
                                     "before = torch.cuda.memory_allocated()\n        saved_fn()",
                                     'test_bench.py::test_gpu_memory_of_a_train_step_covers_the_whole_step'),
+    'sprint_never_retries': ('sprint.py', "pending.insert(0, (*entry[:2], 'default'))", 'pass',
+                             'test_train.py -k compile_mode_starts_again'),
     'bench_state_counts_capacity': ('bench.py', "total += kv[:, :, :, :layer['n']].numel() * kv.element_size()",
                                     'total += kv.numel() * kv.element_size()', 'test_bench.py'),
     'bench_child_drops_space_args': ('bench.py', "argv = [f'--device={args.device}', f'--dtype={args.dtype}', f'--seq_lens={T}',",
