@@ -158,8 +158,8 @@ def bench_generate(args, ctx):
     (other tenants, clock speed) falls on both alike: timed one after the other, their ratio at batch 1
     moved by 20% between runs. Not every step: then each would find the other's weights and cache in
     the CPU's caches, which slowed the Grassmann model's steps by a quarter at 8,192 tokens; the median
-    over the 32 steps before a length leaves out the first steps after a turn."""
-    dev, rows = args.device, []
+    over the `turn` steps before a length leaves out the first steps after a turn."""
+    dev, rows, turn, last = args.device, [], 32, max(args.gen_lens)
     models = {m: GPT(GPTConfig(mixer=m, pos_emb=False, dropout=0.0)).to(dev).eval() for m in MIXERS}
     for B in args.gen_batches:
         caches, times, states = {m: models[m].new_cache() for m in MIXERS}, {m: [] for m in MIXERS}, {m: {} for m in MIXERS}
@@ -169,10 +169,9 @@ def bench_generate(args, ctx):
                 warm = models[m].new_cache()
                 for _ in range(64):
                     models[m](toks[m], cache=warm)
-            turn = 32
-            for first in range(1, max(args.gen_lens) + 1, turn):
+            for first in range(1, last + 1, turn):
                 for m in MIXERS:
-                    for step in range(first, min(first + turn, max(args.gen_lens) + 1)):
+                    for step in range(first, min(first + turn, last + 1)):
                         sync(dev)
                         t0 = time.perf_counter()
                         logits, _ = models[m](toks[m], cache=caches[m])
@@ -183,7 +182,7 @@ def bench_generate(args, ctx):
                             states[m][step] = state_mb(caches[m])
         for m in MIXERS:
             for n in args.gen_lens:
-                ms = statistics.median(times[m][max(0, n - 32):n])
+                ms = statistics.median(times[m][max(0, n - turn):n])
                 rows.append(dict(mixer=m, what='decode', gen_len=n, seq_len=n, batch_size=B, ms=ms, ms_per_token=ms,
                                  tokens_per_s=B / ms * 1000, peak_mem_mb=states[m][n]))
                 if n <= args.recompute_max:  # the next token by running the whole context again
