@@ -126,22 +126,21 @@ class GrassmannMixer(nn.Module):
     def __init__(self, config, lags):
         super().__init__()
         r, H, d = config.reduced_dim, config.n_subspaces, config.n_embd
-        self.lags, self.eps, self.n_subspaces = tuple(lags), config.plucker_eps, H
+        self.lags, self.eps, self.n_subspaces, self.reduced_dim = tuple(lags), config.plucker_eps, H, r
         self.reduce = nn.Linear(d, H * r, bias=config.bias)  # step 1: W_red, H vectors z_t^k of r numbers
         self.project = nn.Linear(H * (r * (r - 1) // 2), d, bias=config.bias)  # step 6: W_plü, one for all lags
         self.gate = nn.Linear(2 * d, d, bias=config.bias)  # step 7: W_gate
         # step 5 as a weighted mean: the weight of each lag at t comes from h_t (study variant)
         self.lag_logits = nn.Linear(d, len(self.lags), bias=config.bias) if config.lag_weights == 'learned' else None
-        # for decoding one position at a time: where z_t and each lag's z lie in the ring, which lags are
-        # valid at positions 0 .. max(lags) (all of them from max(lags) on), the Plücker pairs
+        # for decoding one position at a time: where z_t and each lag's z lie in the ring, how many lags
+        # are valid at positions 0 .. max(lags) (all of them from max(lags) on), the Plücker pairs
         keep, lag = max(self.lags), torch.tensor(self.lags)
         self.register_buffer('ring_index', keep - torch.cat([torch.zeros(1, dtype=torch.long), lag]), persistent=False)
+        self.lag_count = [max(1, sum(t >= l for l in self.lags)) for t in range(keep + 1)]  # none at 0: any w is 0 there
         valid = torch.arange(keep + 1).view(-1, 1) >= lag  # (keep + 1, L)
-        self.register_buffer('lag_valid', valid.float()[..., None, None], persistent=False)  # (keep + 1, L, 1, 1)
         self.register_buffer('lag_floor', (~valid).float() * -1e30, persistent=False)  # as lag_weights' floor
-        self.register_buffer('lag_count', valid.sum(1).clamp_min(1).float()[:, None, None, None], persistent=False)  # exact
         i, j = torch.triu_indices(r, r, 1)
-        self.register_buffer('wedge_index', i * r + j, persistent=False)  # (i, j), i < j, in a flattened r x r
+        self.register_buffer('wedge_index', (torch.arange(H).view(-1, 1) * r * r + i * r + j).flatten(), persistent=False)
 
     def forward(self, h, reference=False, cache=None):
         B, T, _ = h.shape
@@ -170,54 +169,57 @@ class GrassmannMixer(nn.Module):
     def decode_step(self, h, cache):
         """forward() for one new position after those the cache has seen, in as few operations as the
         steps allow (a decoding step at batch 1 is bound by the number of operations, not their size):
-        lag_mean on the ring, the wedge through cached Plücker indices, the gate as g + α (h - g), and
-        two matmuls instead of four (decode_weights)."""
-        B, keep, start = h.size(0), max(self.lags), cache.get('n', 0)
-        if 'weights' not in cache:
-            cache['weights'] = self.decode_weights(h)
-        w_in, b_in, w_out, b_out = cache['weights']
-        Hr, L = self.reduce.out_features, len(self.lags) if self.lag_logits is not None else 0
-        pre = F.linear(matmul_input(h), w_in, b_in)  # (B, 1, H·r + L + d): z, lag logits, the gate's h part
-        front = pre[..., :Hr + L].float() if pre.element_size() < 4 else pre[..., :Hr + L]  # float32 at least, as forward()
-        z = front[..., :Hr].view(B, 1, self.n_subspaces, -1)  # (B, 1, H, r)
-        ring = cache['z'] if 'z' in cache else z.new_zeros(B, keep, *z.shape[2:])
-        z_all = torch.cat([ring, z], dim=1)  # (B, keep + 1, H, r)
-        zy = z_all.index_select(1, self.ring_index)  # (B, 1 + L, H, r): z_t, then z_{t-Δ} for each lag
+        two matmuls instead of four (decode_weights), whose biases are added after them in float32,
+        as the casts out of the matmul dtype that are needed anyway; lag_mean on the ring, z_t itself
+        included as a lag whose b is 0; the gate as lerp(g, h, α) = g + α (h - g)."""
+        if 'decode' not in cache:
+            cache['decode'] = self.decode_weights(h)
+        w_in, b_in, w_out, b_out, ring_index, wedge_index, zero = cache['decode']
+        B, H, keep, start, d = h.size(0), self.n_subspaces, max(self.lags), cache.get('n', 0), h.size(-1)
+        Hr, L = H * self.reduced_dim, len(self.lags) if self.lag_logits is not None else 0
+        pre = torch.add(F.linear(h, w_in), b_in)  # (B, 1, H·r + L + d): z, lag logits, the gate's h part
+        z = pre[..., :Hr].view(B, 1, H, -1)  # (B, 1, H, r), float32 at least
+        z_all = torch.cat([cache['z'] if 'z' in cache else z.new_zeros(B, keep, H, z.size(-1)), z], dim=1)
+        zy = z_all.index_select(1, ring_index)  # (B, 1 + L, H, r): z_t, then z_{t-Δ} (zeros before position 0)
         dots = (zy * z).sum(-1, keepdim=True)  # z_t·z_t, then z_t·z_{t-Δ}
-        zz, y = dots[:, :1], zy[:, 1:]
-        b = torch.addcmul(y, dots[:, 1:] / zz.clamp_min(1e-30), z, value=-1)
-        n2 = zz * (b * b).sum(-1, keepdim=True)  # (B, L, H, 1)
+        zz = dots[:, :1]
+        b = torch.addcmul(zy, dots / zz.clamp_min(1e-30), z, value=-1)  # 0 for z_t and before position 0
+        # the plain mean divides by the number k of valid lags; k ‖z_t‖ ‖b‖ in one operation
         row = min(start, keep)
+        k = 1 if L else self.lag_count[row]
+        norm = torch.addcmul(zero, torch.linalg.vector_norm(b, dim=-1, keepdim=True), zz.sqrt(), value=k)
+        terms = b / norm.clamp_min(self.eps * k)  # (B, 1 + L, H, r); a b of 0 stays 0
         if L:  # learned weights: the softmax over the valid lags, as lag_weights()
-            weights = torch.softmax(front[:, 0, Hr:] + self.lag_floor[row], dim=-1)[..., None, None] * self.lag_valid[row]
-        else:
-            weights = self.lag_valid[row] / self.lag_count[row]  # (L, 1, 1): the mean (none valid at 0: w = 0)
-        w = (b * (weights * n2.clamp_min(self.eps ** 2).rsqrt())).sum(1, keepdim=True)  # (B, 1, H, r)
+            a = torch.softmax(pre[:, 0, Hr:Hr + L] + self.lag_floor[row], dim=-1)  # (B, L)
+            terms = terms[:, 1:] * a[..., None, None]
+        w = terms.sum(1, keepdim=True)  # (B, 1, H, r)
         cache['z'], cache['n'] = z_all[:, 1:], start + 1
         outer = z.unsqueeze(-1) * w.unsqueeze(-2)  # (B, 1, H, r, r)
-        p = (outer - outer.transpose(-1, -2)).flatten(-2).index_select(-1, self.wedge_index)  # (B, 1, H, C(r,2)): z ∧ w
-        out = F.linear(p.flatten(-2).to(w_out.dtype), w_out, b_out)  # (B, 1, 2d): g and the gate's g part
-        d = h.size(-1)
-        g = out[..., :d]
+        p = (outer - outer.mT).view(B, 1, -1).index_select(-1, wedge_index)  # (B, 1, H·C(r,2)): z ∧ w
+        out = torch.add(F.linear(p.to(w_out.dtype), w_out), b_out)  # (B, 1, 2d): g, and the gate's g part
         alpha = torch.sigmoid(pre[..., Hr + L:] + out[..., d:])
-        return torch.addcmul(g, alpha, h - g)  # α h + (1 - α) g
+        return torch.lerp(out[..., :d], h if h.dtype == out.dtype else h.to(out.dtype), alpha).to(h.dtype)
 
     @torch.no_grad()
     def decode_weights(self, h):
-        """The decoding step's matmuls, built once per generation (decoding is inference): W_red, W_lag
-        and the gate's h columns stacked, since all read h_t; W_plü and the gate's g columns times W_plü
-        stacked, since the gate reads g = W_plü p + b_plü. In the autocast dtype where autocast is on."""
+        """What decode_step reads, built once per generation (decoding is inference): W_red, W_lag and
+        the gate's h columns stacked, since all read h_t; W_plü and the gate's g columns times W_plü
+        stacked, since the gate reads g = W_plü p + b_plü. The weights in the autocast dtype where
+        autocast is on, the biases (zeros without) in float32 at least, then the ring and wedge
+        indices and a zero of the biases' dtype."""
         d = self.gate.in_features // 2
         gate_h, gate_g = self.gate.weight[:, :d], self.gate.weight[:, d:]
         first = [self.reduce] + ([self.lag_logits] if self.lag_logits is not None else [])
         w_in = torch.cat([m.weight for m in first] + [gate_h])
         w_out = torch.cat([self.project.weight, gate_g @ self.project.weight])
-        b_in = b_out = None
         if self.gate.bias is not None:
             b_in = torch.cat([m.bias for m in first] + [self.gate.bias])
             b_out = torch.cat([self.project.bias, gate_g @ self.project.bias])
-        cast = autocast_of(h)
-        return [t if t is None or cast is None else t.to(cast) for t in (w_in, b_in, w_out, b_out)]
+        else:
+            b_in, b_out = w_in.new_zeros(w_in.size(0)), w_out.new_zeros(w_out.size(0))
+        cast, dtype = autocast_of(h), torch.promote_types(h.dtype, torch.float32)
+        w_in, w_out = (w if cast is None else w.to(cast) for w in (w_in, w_out))
+        return w_in, b_in.to(dtype), w_out, b_out.to(dtype), self.ring_index, self.wedge_index, b_in.new_zeros((), dtype=dtype)
 
     def lag_weights(self, h, start=0):
         """Learned lag weights a_t = softmax over the lags valid at t of W_lag h_t + b_lag, (B, T, L);

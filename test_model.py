@@ -541,6 +541,30 @@ def test_mixer_decoding_step_equals_its_full_forward(variant):
     torch.testing.assert_close(steps, mixer(h), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize('variant', VARIANTS[:3])
+@pytest.mark.parametrize('mode', ('autocast', 'bf16_weights'))
+def test_mixer_decoding_step_in_bf16_follows_its_full_forward(variant, mode):
+    """In bf16 (under autocast, or a model cast to bf16) decode_step's matmuls run in bf16 but its
+    Plücker steps, biases and gate in float32 at least: its output has h's dtype and stays within
+    bf16's rounding of the full forward's (a step left in bf16 throughout, or a term lost, is not)."""
+    torch.manual_seed(0)
+    cfg = GPTConfig(n_embd=64, n_head=4, reduced_dim=8, lags=PAPER_LAGS, **variant)
+    mixer = GrassmannMixer(cfg, cfg.lags)
+    for m in mixer.modules():
+        if isinstance(m, torch.nn.Linear) and m.bias is not None:
+            torch.nn.init.normal_(m.bias, std=0.5)
+    h = torch.randn(2, 24, 64)
+    with torch.no_grad():
+        full = mixer(h)  # float32
+        if mode == 'bf16_weights':
+            mixer, h = mixer.to(torch.bfloat16), h.to(torch.bfloat16)
+        cache = {}
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=mode == 'autocast'):
+            steps = torch.cat([mixer(h[:, t:t + 1], cache=cache) for t in range(24)], dim=1)
+    assert steps.dtype == h.dtype and cache['z'].dtype == torch.float32
+    torch.testing.assert_close(steps.float(), full, rtol=0.05, atol=0.05 * full.abs().max().item())
+
+
 def test_grassmann_decoding_state_does_not_grow():
     model = tiny(pos_emb=False, lags=PAPER_LAGS)
     cache = model.new_cache()
