@@ -136,7 +136,7 @@ class GrassmannMixer(nn.Module):
         # are valid at positions 0 .. max(lags) (all of them from max(lags) on), the Plücker pairs
         keep, lag = max(self.lags), torch.tensor(self.lags)
         self.register_buffer('ring_index', keep - torch.cat([torch.zeros(1, dtype=torch.long), lag]), persistent=False)
-        self.lag_count = [max(1, sum(t >= l for l in self.lags)) for t in range(keep + 1)]  # none at 0: any w is 0 there
+        self.lag_count = [max(1, sum(t >= l for l in self.lags)) for t in range(keep + 1)]  # at 0 none: every b, so w, is 0
         valid = torch.arange(keep + 1).view(-1, 1) >= lag  # (keep + 1, L)
         self.register_buffer('lag_floor', (~valid).float() * -1e30, persistent=False)  # as lag_weights' floor
         i, j = torch.triu_indices(r, r, 1)

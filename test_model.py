@@ -525,16 +525,21 @@ def test_incremental_decoding_gives_the_full_forward_logits(mixer, schedule, var
     assert cache['pos'] == T
 
 
+def with_biases(mixer):
+    """mixer with non-zero biases: a tiny model's are zero, which would hide a missing bias term."""
+    for m in mixer.modules():
+        if isinstance(m, torch.nn.Linear) and m.bias is not None:
+            torch.nn.init.normal_(m.bias, std=0.5)
+    return mixer
+
+
 @pytest.mark.parametrize('variant', VARIANTS + [dict(bias=False)])
 def test_mixer_decoding_step_equals_its_full_forward(variant):
     """decode_step's fused matmuls against the full forward, with non-zero biases (a tiny model's are
     zero, which would hide a missing bias term), from position 0 on."""
     torch.manual_seed(0)
     cfg = GPTConfig(n_embd=32, n_head=4, reduced_dim=8, lags=PAPER_LAGS, **variant)
-    mixer = GrassmannMixer(cfg, cfg.lags).double()
-    for m in mixer.modules():
-        if isinstance(m, torch.nn.Linear) and m.bias is not None:
-            torch.nn.init.normal_(m.bias, std=0.5)
+    mixer = with_biases(GrassmannMixer(cfg, cfg.lags).double())
     h = torch.randn(2, 24, 32, dtype=torch.float64)
     cache = {}
     steps = torch.cat([mixer(h[:, t:t + 1], cache=cache) for t in range(24)], dim=1)
@@ -549,10 +554,7 @@ def test_mixer_decoding_step_in_bf16_follows_its_full_forward(variant, mode):
     bf16's rounding of the full forward's (a step left in bf16 throughout, or a term lost, is not)."""
     torch.manual_seed(0)
     cfg = GPTConfig(n_embd=64, n_head=4, reduced_dim=8, lags=PAPER_LAGS, **variant)
-    mixer = GrassmannMixer(cfg, cfg.lags)
-    for m in mixer.modules():
-        if isinstance(m, torch.nn.Linear) and m.bias is not None:
-            torch.nn.init.normal_(m.bias, std=0.5)
+    mixer = with_biases(GrassmannMixer(cfg, cfg.lags))
     h = torch.randn(2, 24, 64)
     with torch.no_grad():
         full = mixer(h)  # float32
