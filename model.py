@@ -174,13 +174,13 @@ class GrassmannMixer(nn.Module):
         included as a lag whose b is 0; the gate as lerp(g, h, α) = g + α (h - g)."""
         if 'decode' not in cache:
             cache['decode'] = self.decode_weights(h)
-        w_in, b_in, w_out, b_out, ring_index, wedge_index, zero = cache['decode']
+        w_in, b_in, w_out, b_out, zero = cache['decode']
         B, H, keep, start, d = h.size(0), self.n_subspaces, max(self.lags), cache.get('n', 0), h.size(-1)
         Hr, L = H * self.reduced_dim, len(self.lags) if self.lag_logits is not None else 0
         pre = torch.add(F.linear(h, w_in), b_in)  # (B, 1, H·r + L + d): z, lag logits, the gate's h part
         z = pre[..., :Hr].view(B, 1, H, -1)  # (B, 1, H, r), float32 at least
         z_all = torch.cat([cache['z'] if 'z' in cache else z.new_zeros(B, keep, H, z.size(-1)), z], dim=1)
-        zy = z_all.index_select(1, ring_index)  # (B, 1 + L, H, r): z_t, then z_{t-Δ} (zeros before position 0)
+        zy = z_all.index_select(1, self.ring_index)  # (B, 1 + L, H, r): z_t, then z_{t-Δ} (zeros before position 0)
         dots = (zy * z).sum(-1, keepdim=True)  # z_t·z_t, then z_t·z_{t-Δ}
         zz = dots[:, :1]
         b = torch.addcmul(zy, dots / zz.clamp_min(1e-30), z, value=-1)  # 0 for z_t and before position 0
@@ -195,7 +195,7 @@ class GrassmannMixer(nn.Module):
         w = terms.sum(1, keepdim=True)  # (B, 1, H, r)
         cache['z'], cache['n'] = z_all[:, 1:], start + 1
         outer = z.unsqueeze(-1) * w.unsqueeze(-2)  # (B, 1, H, r, r)
-        p = (outer - outer.mT).view(B, 1, -1).index_select(-1, wedge_index)  # (B, 1, H·C(r,2)): z ∧ w
+        p = (outer - outer.mT).view(B, 1, -1).index_select(-1, self.wedge_index)  # (B, 1, H·C(r,2)): z ∧ w
         out = torch.add(F.linear(p.to(w_out.dtype), w_out), b_out)  # (B, 1, 2d): g, and the gate's g part
         alpha = torch.sigmoid(pre[..., Hr + L:] + out[..., d:])
         return torch.lerp(out[..., :d], h if h.dtype == out.dtype else h.to(out.dtype), alpha).to(h.dtype)
@@ -205,8 +205,7 @@ class GrassmannMixer(nn.Module):
         """What decode_step reads, built once per generation (decoding is inference): W_red, W_lag and
         the gate's h columns stacked, since all read h_t; W_plü and the gate's g columns times W_plü
         stacked, since the gate reads g = W_plü p + b_plü. The weights in the autocast dtype where
-        autocast is on, the biases (zeros without) in float32 at least, then the ring and wedge
-        indices and a zero of the biases' dtype."""
+        autocast is on, the biases (zeros without) in float32 at least, and a zero of their dtype."""
         d = self.gate.in_features // 2
         gate_h, gate_g = self.gate.weight[:, :d], self.gate.weight[:, d:]
         first = [self.reduce] + ([self.lag_logits] if self.lag_logits is not None else [])
@@ -219,7 +218,7 @@ class GrassmannMixer(nn.Module):
             b_in, b_out = w_in.new_zeros(w_in.size(0)), w_out.new_zeros(w_out.size(0))
         cast, dtype = autocast_of(h), torch.promote_types(h.dtype, torch.float32)
         w_in, w_out = (w if cast is None else w.to(cast) for w in (w_in, w_out))
-        return w_in, b_in.to(dtype), w_out, b_out.to(dtype), self.ring_index, self.wedge_index, b_in.new_zeros((), dtype=dtype)
+        return w_in, b_in.to(dtype), w_out, b_out.to(dtype), b_in.new_zeros((), dtype=dtype)
 
     def lag_weights(self, h, start=0):
         """Learned lag weights a_t = softmax over the lags valid at t of W_lag h_t + b_lag, (B, T, L);
