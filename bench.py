@@ -11,6 +11,7 @@ Usage:
     python bench.py --device=cuda --compile          # GPU: lengths up to 65,536 (or out of memory)
     python bench.py --profile                        # also writes a torch.profiler trace per train step
     python bench.py --generate                       # decoding: time per token against generated length
+    python bench.py --generate --compile             # the same, each model's decoding step compiled
 
 Memory: on a GPU, the peak allocated during the call, less what was allocated before it; on a CPU,
 which has no allocator statistics, the bytes the call keeps for backward (activations: the part of
@@ -21,6 +22,8 @@ block_size: incremental decoding ('decode', after 64 untimed warm-up steps: the 
 steps before each length, and the size of the decoding state there) against recomputing the whole
 context for the next token ('decode_recompute'), at batch 1 and 32 (--gen_batches), from 32 tokens
 on (the first 32 steps) by default: short texts are where a Grassmann step is slowest against attention's.
+With --compile the decoding step is compiled (dynamic shapes, 300 warm-up steps), and both models run
+in the autocast dtype instead of under autocast; the recompute baseline stays eager.
 """
 import argparse
 import json
@@ -162,20 +165,31 @@ def bench_generate(args, ctx):
     over the `turn` steps before a length leaves out the first steps after a turn."""
     dev, rows, turn, last = args.device, [], 32, max(args.gen_lens)
     models = {m: GPT(GPTConfig(mixer=m, pos_emb=False, dropout=0.0)).to(dev).eval() for m in MIXERS}
+    run, warmup = models, 64
+    if args.compile:
+        # a compiled graph under autocast casts every weight at every step (eager autocast caches the
+        # casts): ~2 ms per step here, more than the step. So the models run in the autocast dtype.
+        if args.dtype != 'float32':
+            models = {m: model.to(getattr(torch, args.dtype)) for m, model in models.items()}
+            ctx = nullcontext()
+        # both models share GPT.forward, whose graphs dynamo counts together: one per state of
+        # attention's cache (its buffer grows at 64 and 130 positions), two for the Grassmann rings
+        torch._dynamo.config.recompile_limit = 64
+        run, warmup = {m: torch.compile(model, dynamic=True) for m, model in models.items()}, 300
     for B in args.gen_batches:
         caches, times, states = {m: models[m].new_cache() for m in MIXERS}, {m: [] for m in MIXERS}, {m: {} for m in MIXERS}
         toks = {m: torch.randint(0, models[m].config.vocab_size, (B, 1), device=dev) for m in MIXERS}
         with ctx:  # one autocast region: the weights are cast to bf16 once, not at every step
-            for m in MIXERS:  # untimed warm-up on caches of their own
+            for m in MIXERS:  # untimed warm-up on caches of their own (compiling, when compiling)
                 warm = models[m].new_cache()
-                for _ in range(64):
-                    models[m](toks[m], cache=warm)
+                for _ in range(warmup):
+                    run[m](toks[m], cache=warm)
             for first in range(1, last + 1, turn):
                 for m in MIXERS:
                     for step in range(first, min(first + turn, last + 1)):
                         sync(dev)
                         t0 = time.perf_counter()
-                        logits, _ = models[m](toks[m], cache=caches[m])
+                        logits, _ = run[m](toks[m], cache=caches[m])
                         toks[m] = logits[:, -1].argmax(-1, keepdim=True)  # greedy: sampling is not what is timed
                         sync(dev)
                         times[m].append((time.perf_counter() - t0) * 1000)

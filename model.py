@@ -136,8 +136,10 @@ class GrassmannMixer(nn.Module):
         # are valid at positions 0 .. max(lags) (all of them from max(lags) on), the Plücker pairs
         keep, lag = max(self.lags), torch.tensor(self.lags)
         self.register_buffer('ring_index', keep - torch.cat([torch.zeros(1, dtype=torch.long), lag]), persistent=False)
-        self.lag_count = [max(1, sum(t >= l for l in self.lags)) for t in range(keep + 1)]  # at 0 none: every b, so w, is 0
         valid = torch.arange(keep + 1).view(-1, 1) >= lag  # (keep + 1, L)
+        # tables, not Python values, so that a compiled step is one graph for every position (float:
+        # dividing by it is cheaper, and counts up to 256 are exact even in bf16); at 0 no lag is valid
+        self.register_buffer('lag_count', valid.sum(1).clamp_min(1).float(), persistent=False)  # every b, so w, is 0 there
         self.register_buffer('lag_floor', (~valid).float() * -1e30, persistent=False)  # as lag_weights' floor
         i, j = torch.triu_indices(r, r, 1)
         self.register_buffer('wedge_index', (torch.arange(H).view(-1, 1) * r * r + i * r + j).flatten(), persistent=False)
@@ -174,7 +176,7 @@ class GrassmannMixer(nn.Module):
         included as a lag whose b is 0; the gate as lerp(g, h, α) = g + α (h - g)."""
         if 'decode' not in cache:
             cache['decode'] = self.decode_weights(h)
-        w_in, b_in, w_out, b_out, zero = cache['decode']
+        w_in, b_in, w_out, b_out = cache['decode']
         B, H, keep, start, d = h.size(0), self.n_subspaces, max(self.lags), cache.get('n', 0), h.size(-1)
         Hr, L = H * self.reduced_dim, len(self.lags) if self.lag_logits is not None else 0
         pre = torch.add(F.linear(h, w_in), b_in)  # (B, 1, H·r + L + d): z, lag logits, the gate's h part
@@ -184,15 +186,14 @@ class GrassmannMixer(nn.Module):
         dots = (zy * z).sum(-1, keepdim=True)  # z_t·z_t, then z_t·z_{t-Δ}
         zz = dots[:, :1]
         b = torch.addcmul(zy, dots / zz.clamp_min(1e-30), z, value=-1)  # 0 for z_t and before position 0
-        # the plain mean divides by the number k of valid lags; k ‖z_t‖ ‖b‖ in one operation
-        row = min(start, keep)
-        k = 1 if L else self.lag_count[row]
-        norm = torch.addcmul(zero, torch.linalg.vector_norm(b, dim=-1, keepdim=True), zz.sqrt(), value=k)
-        terms = b / norm.clamp_min(self.eps * k)  # (B, 1 + L, H, r); a b of 0 stays 0
+        norm = torch.linalg.vector_norm(b, dim=-1, keepdim=True) * zz.sqrt()  # ‖z_t ∧ z_{t-Δ}‖
+        terms = b / norm.clamp_min(self.eps)  # (B, 1 + L, H, r); a b of 0 stays 0
+        row = min(start, keep)  # the valid lags are those of position max(lags) from there on
         if L:  # learned weights: the softmax over the valid lags, as lag_weights()
             a = torch.softmax(pre[:, 0, Hr:Hr + L] + self.lag_floor[row], dim=-1)  # (B, L)
-            terms = terms[:, 1:] * a[..., None, None]
-        w = terms.sum(1, keepdim=True)  # (B, 1, H, r)
+            w = (terms[:, 1:] * a[..., None, None]).sum(1, keepdim=True)  # (B, 1, H, r)
+        else:  # the plain mean over the k valid lags
+            w = terms.sum(1, keepdim=True) / self.lag_count[row]
         cache['z'], cache['n'] = z_all[:, 1:], start + 1
         outer = z.unsqueeze(-1) * w.unsqueeze(-2)  # (B, 1, H, r, r)
         p = (outer - outer.mT).view(B, 1, -1).index_select(-1, self.wedge_index)  # (B, 1, H·C(r,2)): z ∧ w
@@ -205,7 +206,7 @@ class GrassmannMixer(nn.Module):
         """What decode_step reads, built once per generation (decoding is inference): W_red, W_lag and
         the gate's h columns stacked, since all read h_t; W_plü and the gate's g columns times W_plü
         stacked, since the gate reads g = W_plü p + b_plü. The weights in the autocast dtype where
-        autocast is on, the biases (zeros without) in float32 at least, and a zero of their dtype."""
+        autocast is on, the biases (zeros without) in float32 at least."""
         d = self.gate.in_features // 2
         gate_h, gate_g = self.gate.weight[:, :d], self.gate.weight[:, d:]
         first = [self.reduce] + ([self.lag_logits] if self.lag_logits is not None else [])
@@ -218,7 +219,7 @@ class GrassmannMixer(nn.Module):
             b_in, b_out = w_in.new_zeros(w_in.size(0)), w_out.new_zeros(w_out.size(0))
         cast, dtype = autocast_of(h), torch.promote_types(h.dtype, torch.float32)
         w_in, w_out = (w if cast is None else w.to(cast) for w in (w_in, w_out))
-        return w_in, b_in.to(dtype), w_out, b_out.to(dtype), b_in.new_zeros((), dtype=dtype)
+        return w_in, b_in.to(dtype), w_out, b_out.to(dtype)
 
     def lag_weights(self, h, start=0):
         """Learned lag weights a_t = softmax over the lags valid at t of W_lag h_t + b_lag, (B, T, L);

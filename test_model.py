@@ -577,6 +577,29 @@ def test_grassmann_decoding_state_does_not_grow():
     assert sizes[0] == sizes[1] == sizes[2] == 2 * 16 * 8  # 2 layers x max(lags) x reduced_dim
 
 
+@pytest.mark.parametrize('variant', VARIANTS[:3])
+def test_grassmann_decoding_compiles_once_for_every_position(variant):
+    """Under torch.compile (dynamo with a counting backend: no compiler needed) the decoding step is two
+    graphs, the first position's and every later one's: what depends on the position (the number of
+    valid lags, the learned weights' floor) is read from tables indexed by it, not from Python values,
+    which would make a graph per position up to max(lags). And the graphs give eager's logits."""
+    import torch._dynamo
+    from torch._dynamo.testing import CompileCounter
+    torch.manual_seed(0)
+    model = tiny(pos_emb=False, lags=PAPER_LAGS, **variant)
+    idx = torch.randint(0, 50, (1, 30))
+    counter = CompileCounter()
+    torch._dynamo.reset()
+    try:
+        compiled, cache = torch.compile(model, backend=counter, dynamic=True), model.new_cache()
+        with torch.no_grad():
+            steps = torch.cat([compiled(idx[:, t:t + 1], cache=cache)[0] for t in range(30)], dim=1)
+    finally:
+        torch._dynamo.reset()
+    assert counter.frame_count == 2
+    torch.testing.assert_close(steps, all_logits(model, idx), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize('mixer', MIXERS)
 @pytest.mark.parametrize('pos_emb', (True, False))
 def test_incremental_generate_samples_what_recompute_samples(mixer, pos_emb):
