@@ -4,6 +4,8 @@
 #                 then compare.py into results/$(TAG)/; SMOKE=1 runs the CPU smoke pair (minutes).
 #                 e.g. make reproduce PAIR=wt2_l12 SEEDS="1 2 3" TRAIN_ARGS="--compile=False"
 # make reproduce-paper: the paper's settings (config/paper_*.py, BERT WordPiece), compared with its table
+# make recipes:   from the seed reproduction's recipe to ours, one factor at a time (config/recipes/), one
+#                 epoch per run, resumable like the study; e.g. make recipes RECIPE_ARMS="seed_attention=seed/attention"
 # make study:     the "Closing the gap" study (config/study/), one epoch per run, run by run; a finished
 #                 run's results.json and log go to results/study/runs/ and are not run again, so an
 #                 interrupted study resumes where it stopped. e.g. make study STUDY_SEEDS="43 44"
@@ -75,4 +77,27 @@ study: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
 	done; done
 	$(PY) compare.py results/study/runs/* --out results/study
 
-.PHONY: test train reproduce reproduce-paper study
+# the recipe runs (results/recipes/): from the seed reproduction's recipe to ours, one factor at a time,
+# one epoch each on the CPU; an arm is NAME=CONFIG[,CONFIG...] under config/, run in that order, then
+# config/recipes/protocol.py; a finished arm's results.json is not run again, as in `make study`
+RECIPE_ARMS ?= seed_attention=seed/attention seed_grassmann=seed/grassmann \
+  ours_attention=paper_attention_l6 ours_grassmann=study/grassmann_post_all \
+  ours_lr3e-4_attention=paper_attention_l6,recipes/lr3e-4 ours_lr3e-4_grassmann=study/grassmann_post_all,recipes/lr3e-4 \
+  seed_init_normal_attention=seed/attention,recipes/init_normal seed_init_normal_grassmann=seed/grassmann,recipes/init_normal \
+  seed_decay_matrices_attention=seed/attention,recipes/decay_matrices seed_decay_matrices_grassmann=seed/grassmann,recipes/decay_matrices \
+  ours_warmup_attention=paper_attention_l6,recipes/warmup ours_warmup_grassmann=study/grassmann_post_all,recipes/warmup
+RECIPE_SEEDS ?= 42
+recipes: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
+	for seed in $(RECIPE_SEEDS); do for arm in $(RECIPE_ARMS); do \
+	  name=$${arm%%=*}; configs=$$(echo $${arm#*=} | tr , '\n' | sed 's|.*|config/&.py|'); \
+	  run=results/recipes/runs/$$name-seed$$seed; out=$(OUT)/recipes/$$name-seed$$seed; \
+	  test -f $$run/results.json && continue; \
+	  rm -rf $$out && mkdir -p $$out; \
+	  PYTHONUNBUFFERED=1 $(PY) train.py $$configs config/recipes/protocol.py --seed=$$seed --out_dir=$$out \
+	    $(TRAIN_ARGS) 2>&1 | tee $$out/train.log; \
+	  test -f $$out/results.json || exit 1; \
+	  mkdir -p $$run && cp $$out/results.json $$out/train.log $$run/; \
+	done; done
+	$(PY) compare.py results/recipes/runs/* --out results/recipes
+
+.PHONY: test train reproduce reproduce-paper study recipes

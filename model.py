@@ -47,6 +47,7 @@ class GPTConfig:
     n_subspaces: int = 1  # H: H reductions of h_t, each read on its own Gr(2, r) (study variant; 1 is the paper's)
     lag_weights: str = 'mean'  # 'mean' (the paper's) | 'learned': a softmax over the valid lags from h_t
     pos_emb: bool = True  # a learned position table (the paper's); without it the lags alone carry order
+    init: str = 'normal'  # 'normal': N(0, 0.02) weights, zero biases | 'torch': PyTorch's defaults (the seed's recipe)
 
     def __post_init__(self):
         for field in ('block_size', 'vocab_size', 'n_layer', 'n_head', 'n_embd', 'reduced_dim', 'n_subspaces'):
@@ -55,7 +56,7 @@ class GPTConfig:
                 raise ValueError(f"GPTConfig.{field}={value!r}: allowed values are integers")
         self.lags = tuple(self.lags)  # configs and checkpoints may hand us a list
         choices = dict(mixer=('grassmann', 'attention'), norm=('post', 'pre'), lag_schedule=('all', 'layer'),
-                       lag_weights=('mean', 'learned'))
+                       lag_weights=('mean', 'learned'), init=('normal', 'torch'))
         for field, allowed in choices.items():
             if getattr(self, field) not in allowed:
                 raise ValueError(f"GPTConfig.{field}={getattr(self, field)!r}: allowed values are {allowed}")
@@ -331,7 +332,11 @@ class GPT(nn.Module):
         ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.transformer.wte.weight = self.lm_head.weight  # tied: the paper's counts only add up this way
-        self.apply(self._init_weights)
+        if config.init == 'normal':
+            self.apply(self._init_weights)
+        else:  # PyTorch's defaults, as the seed ran them: its head is tied to the N(0, 1) token table, so
+            # the tied matrix is the embedding's (logits of std ~sqrt(d), an initial loss of ~150 nats)
+            torch.nn.init.normal_(self.transformer.wte.weight, mean=0.0, std=1.0)
 
     def _init_weights(self, module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
@@ -372,12 +377,16 @@ class GPT(nn.Module):
         the reduced vectors of the last max(lags) positions, the same size at any length."""
         return {'pos': 0, 'layers': [{} for _ in self.transformer.h]}
 
-    def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
-        # weight decay on 2-D tensors (matmul weights, embeddings), none on biases and LayerNorms
+    def configure_optimizers(self, weight_decay, learning_rate, betas, device_type, decay_on='matrices'):
+        # weight decay on 2-D tensors (matmul weights, embeddings), none on biases and LayerNorms;
+        # decay_on='all' decays every parameter, as the seed reproduction's AdamW(model.parameters()) does
+        if decay_on not in ('matrices', 'all'):
+            raise ValueError(f"weight_decay_on={decay_on!r}: allowed values are 'matrices' and 'all'")
         params = [p for p in self.parameters() if p.requires_grad]
+        decayed = (lambda p: True) if decay_on == 'all' else (lambda p: p.dim() >= 2)
         groups = [
-            {'params': [p for p in params if p.dim() >= 2], 'weight_decay': weight_decay},
-            {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0},
+            {'params': [p for p in params if decayed(p)], 'weight_decay': weight_decay},
+            {'params': [p for p in params if not decayed(p)], 'weight_decay': 0.0},
         ]
         fused = device_type == 'cuda' and 'fused' in inspect.signature(torch.optim.AdamW).parameters
         return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, **({'fused': True} if fused else {}))

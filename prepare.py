@@ -12,8 +12,10 @@ Usage:
                                                         # a slice or other copy, checked against its own hashes
 
 Writes OUT/train.bin, OUT/val.bin, OUT/test.bin and OUT/meta.json (and OUT/vocab.txt for bert). Each
-split file is encoded as one string with no special tokens added, and every source file (and the
-vocabulary) is checked against its known sha256 first. Nothing is written unless all of it is good;
+split file is encoded as one string with no special tokens added, except that in the tokens variant each
+`<unk>` (a rare word) is one token of its own: BERT's [UNK], or for GPT-2 the first id past its
+vocabulary (inside the padded 50,304). Spelled out, it would be 3-4 tokens of which all but the first
+are free to predict. Every source file (and the vocabulary) is checked against its known sha256 first. Nothing is written unless all of it is good;
 each file goes to a temporary name and is renamed when complete. Offline, tiktoken needs its cache:
 TIKTOKEN_CACHE_DIR=<folder>.
 """
@@ -22,6 +24,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 import zipfile
 
@@ -45,6 +48,8 @@ SPLITS = {'train': 'train', 'val': 'valid', 'test': 'test'}  # our split name ->
 BERT_VOCAB_URL = 'https://huggingface.co/bert-base-uncased/resolve/main/vocab.txt'
 BERT_VOCAB_SHA256 = '07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3'
 TOKENIZERS = {'gpt2': 'gpt2', 'bert': 'bert-base-uncased'}  # --tokenizer -> the name meta.json records
+UNK = '<unk>'  # the tokens variant's rare word
+BERT_UNK_ID = 100  # [UNK]
 # -----------------------------------------------------------------------------
 
 
@@ -124,19 +129,46 @@ def read_splits(src, variant, known=SHA256):
     return out
 
 
-def get_tokenizer(name, vocab=None):
+def get_tokenizer(name, vocab=None, unk_id=None):
     """(encode, decode, vocab_size) of a tokenizer by its meta.json name: 'gpt2' (tiktoken's GPT-2 BPE), or
     'bert-base-uncased' (WordPiece, lowercased, through `tokenizers`; vocab: the text of its vocab.txt,
-    one token per line, the line number its id). Neither adds special tokens."""
+    one token per line, the line number its id). Neither adds special tokens. With `unk_id`, each `<unk>`
+    (and the space before it) is that one id, decoded as ' <unk>'; vocab_size then covers it."""
     if name == 'gpt2':
         import tiktoken
         enc = tiktoken.get_encoding('gpt2')
-        return enc.encode_ordinary, enc.decode, enc.n_vocab
-    if name == 'bert-base-uncased':
+        encode, decode, n_vocab = enc.encode_ordinary, enc.decode, enc.n_vocab
+    elif name == 'bert-base-uncased':
         from tokenizers import BertWordPieceTokenizer
         tok = BertWordPieceTokenizer({t: i for i, t in enumerate(vocab.splitlines())}, lowercase=True)
-        return (lambda text: tok.encode(text, add_special_tokens=False).ids), tok.decode, tok.get_vocab_size()
-    raise ValueError(f"unknown tokenizer {name!r}: known are 'gpt2' and 'bert-base-uncased'")
+        encode, n_vocab = (lambda text: tok.encode(text, add_special_tokens=False).ids), tok.get_vocab_size()
+        decode = lambda ids: tok.decode(ids, skip_special_tokens=False)
+    else:
+        raise ValueError(f"unknown tokenizer {name!r}: known are 'gpt2' and 'bert-base-uncased'")
+    if unk_id is None:
+        return encode, decode, n_vocab
+
+    def encode_unk(text):
+        pieces = re.split(r' ?' + UNK, text)  # the space goes with the <unk>, as GPT-2 joins a space to the word after it
+        return [i for k, piece in enumerate(pieces) for i in ([unk_id] if k else []) + encode(piece)]
+
+    def decode_unk(ids):
+        runs, run = [], []
+        for i in ids:
+            if i == unk_id:
+                runs.append(run)
+                run = []
+            else:
+                run.append(i)
+        return f' {UNK}'.join(decode(r) for r in runs + [run])
+    return encode_unk, decode_unk, max(n_vocab, unk_id + 1)
+
+
+def units(meta):
+    """The units a run's losses are in, in one line: tokenizer, WikiText-2 variant, how `<unk>` was
+    encoded (meta.json written before one-token <unk> has no 'unk': it was spelled out)."""
+    unk = '' if meta.get('variant') != 'tokens' else ', <unk> one token' if meta.get('unk') else ', <unk> as text'
+    return f"{meta['tokenizer']}, {meta.get('variant', 'tokens')}{unk}"
 
 
 def write_atomic(path, data):
@@ -173,12 +205,17 @@ def main():
         if digest != BERT_VOCAB_SHA256:
             fail(f"vocab.txt: sha256 mismatch, expected {BERT_VOCAB_SHA256}, got {digest}: not bert-base-uncased's vocabulary")
     try:
-        encode, _, vocab_size = get_tokenizer(TOKENIZERS[args.tokenizer], vocab.decode('utf-8') if vocab else None)
+        tok_name, vocab_text = TOKENIZERS[args.tokenizer], vocab.decode('utf-8') if vocab else None
+        encode, _, vocab_size = get_tokenizer(tok_name, vocab_text)
+        unk_id = None if args.variant == 'raw' else BERT_UNK_ID if args.tokenizer == 'bert' else vocab_size
+        if unk_id is not None:
+            encode, _, vocab_size = get_tokenizer(tok_name, vocab_text, unk_id)
     except Exception as e:
         fail(f"cannot load the {args.tokenizer} tokenizer ({e}). Offline, tiktoken needs TIKTOKEN_CACHE_DIR "
              "pointing at a folder holding its files (tiktoken's cache of the GPT-2 BPE)")
     meta = {'tokenizer': TOKENIZERS[args.tokenizer], 'vocab_size': vocab_size, 'dataset': 'wikitext-2',
-            'variant': args.variant, 'splits': {}}
+            'variant': args.variant, 'unk': {'text': UNK, 'id': unk_id} if unk_id is not None else None, 'splits': {}}
+    meta['units'] = units(meta)
     arrays = {}
     for split, (name, data, digest) in splits.items():
         text = data.decode('utf-8')

@@ -56,7 +56,7 @@ try:
     ckpt = load_checkpoint(path, ('model', 'model_args', 'tokenizer'))
     model = GPT(GPTConfig(**ckpt['model_args']))
     model.load_state_dict(ckpt['model'])
-    encode, decode, _ = get_tokenizer(ckpt['tokenizer'], ckpt.get('tokenizer_vocab'))
+    encode, decode, _ = get_tokenizer(ckpt['tokenizer'], ckpt.get('tokenizer_vocab'), ckpt.get('tokenizer_unk'))
 except ValueError as e:
     sys.exit(f"sample.py: error: {e}" if str(e).startswith(path) else f"sample.py: error: {path}: {e}")
 model.eval().to(device)

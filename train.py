@@ -21,6 +21,7 @@ import json
 import math
 import os
 import random
+import subprocess
 import sys
 import time
 from contextlib import nullcontext
@@ -35,6 +36,7 @@ from configurator import configure
 from data import epoch_order, evaluate, gather_blocks, load_meta, load_split, metrics, num_blocks
 from hardware import auto_dtype, keep_freed_memory
 from model import GPT, GPTConfig, load_checkpoint
+from prepare import units
 
 # -----------------------------------------------------------------------------
 # default config values: the 6-layer, block-128 comparison on GPT-2 BPE, trained with the seed
@@ -69,6 +71,7 @@ plucker_eps = 1e-6
 n_subspaces = 1  # study variant: H reductions, each read on its own Gr(2, r)
 lag_weights = 'mean'  # 'mean' | 'learned' (study variant: a softmax over the valid lags)
 pos_emb = True  # False: no position table, the lags alone carry order (any length)
+init = 'normal'  # 'normal': N(0, 0.02), zero biases | 'torch': PyTorch's defaults (the seed's recipe)
 # optimizer and schedule: linear warmup, then cosine decay to min_lr at lr_decay_iters
 learning_rate = 1e-3
 epochs = 30
@@ -78,6 +81,7 @@ warmup_iters = 0
 min_lr = 0.0
 decay_lr = True
 weight_decay = 0.01
+weight_decay_on = 'matrices'  # 'matrices': 2-D tensors only | 'all': every parameter (the seed's recipe)
 beta1 = 0.9
 beta2 = 0.999
 grad_clip = 1.0  # 0: no clipping
@@ -114,9 +118,11 @@ try:
                      ('max_iters', 0), ('log_interval', 1), ('eval_interval', 0), ('checkpoint_every', 0)):
         if not config[key] >= low:
             raise ValueError(f"{key}={config[key]!r}: allowed values are integers >= {low}")
-    modes = ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs')
-    if config['compile_mode'] not in modes:
-        raise ValueError(f"compile_mode={config['compile_mode']!r}: allowed values are {', '.join(modes)}")
+    choices = {'compile_mode': ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs'),
+               'weight_decay_on': ('matrices', 'all')}
+    for key, allowed in choices.items():
+        if config[key] not in allowed:
+            raise ValueError(f"{key}={config[key]!r}: allowed values are {', '.join(allowed)}")
     if config['eval_stride'] > config['block_size']:
         raise ValueError(f"eval_stride={config['eval_stride']} exceeds block_size={config['block_size']}: "
                          "allowed values are 0 (= block_size) to block_size")
@@ -128,6 +134,18 @@ globals().update(config)
 def save_atomic(obj, path):
     torch.save(obj, path + '.tmp')
     os.replace(path + '.tmp', path)
+
+
+def code_version():
+    """The git commit of this code and whether tracked files differ from it ('unknown' outside a repository)."""
+    git = ['git', '-C', os.path.dirname(os.path.abspath(__file__))]
+    try:
+        commit = subprocess.run(git + ['rev-parse', 'HEAD'], capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+        dirty = subprocess.run(git + ['status', '--porcelain', '--untracked-files=no'], capture_output=True, text=True,
+                               timeout=30, check=True).stdout.strip() != ''
+        return {'commit': commit, 'dirty': dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {'commit': 'unknown', 'dirty': None}
 
 
 def fmt_time(s):
@@ -176,6 +194,10 @@ except FileNotFoundError as e:
     sys.exit(f"train.py: error: {e}")
 train_data, val_data, test_data = (load_split(data_dir, s) for s in ('train', 'val', 'test'))
 train_tokens = torch.from_numpy(train_data.astype(np.int64)).to(device)  # once: each batch is gathered where it is used
+data_identity = {'dataset': dataset, 'units': units(meta), 'unk_id': (meta.get('unk') or {}).get('id'),
+                 'sha256': {s: meta['splits'][s]['sha256'] for s in meta['splits']},
+                 'tokens': {s: meta['splits'][s]['tokens'] for s in meta['splits']}}
+code = code_version()
 tokenizer_vocab = None  # a WordPiece vocabulary travels in the checkpoints, so that sample.py can decode
 if 'vocab_file' in meta:
     with open(os.path.join(data_dir, meta['vocab_file']), encoding='utf-8') as f:
@@ -235,7 +257,7 @@ if eval_only:
     sys.exit(0)
 
 scaler = torch.amp.GradScaler(device_type, enabled=(dtype == 'float16'))
-optimizer = raw_model.configure_optimizers(weight_decay, learning_rate, (beta1, beta2), device_type)
+optimizer = raw_model.configure_optimizers(weight_decay, learning_rate, (beta1, beta2), device_type, weight_decay_on)
 iter_num, best, history, elapsed = 0, None, [], 0.0
 best_weights, best_saved = None, True  # the best weights so far, kept in memory, and whether ckpt.pt holds them
 if ckpt:
@@ -291,7 +313,7 @@ def checkpoint(path, rng_states, weights=None):
     """The run's state; with `weights` (the best, kept in memory) only what evaluation and sampling need."""
     state = {'model': weights or raw_model.state_dict(), 'model_args': asdict(gptconf), 'iter_num': best['iter'] if weights else iter_num,
              'best': best, 'history': history, 'config': config, 'tokenizer': meta['tokenizer'],
-             'tokenizer_vocab': tokenizer_vocab}
+             'tokenizer_vocab': tokenizer_vocab, 'tokenizer_unk': data_identity['unk_id'], 'code': code, 'data': data_identity}
     if weights is None:
         state.update(optimizer=optimizer.state_dict(), scaler=scaler.state_dict(), epoch=iter_num // iters_per_epoch,
                      step_in_epoch=iter_num % iters_per_epoch, elapsed=elapsed, rng=rng_states)
@@ -300,7 +322,8 @@ def checkpoint(path, rng_states, weights=None):
 
 def write_results(test=None):
     """results.json after every evaluation: a run cut short (deadline, crash) still leaves its history."""
-    results = {'config': config, 'model_args': asdict(gptconf), 'tokenizer': meta['tokenizer'],
+    results = {'config': config, 'model_args': asdict(gptconf), 'tokenizer': meta['tokenizer'], 'units': units(meta),
+               'code': code, 'data': data_identity,
                'n_params': raw_model.num_params(), 'completed': iter_num >= max_iters and test is not None,
                'iter': iter_num, 'max_iters': max_iters, 'history': history, 'best': best, 'test': test,
                'eval_stride': eval_stride or block_size, 'device': device,

@@ -1,0 +1,2 @@
+# Factor: weight decay on matrices and embeddings only (the seed's: on every parameter)
+weight_decay_on = 'matrices'
