@@ -6,6 +6,8 @@
 # make reproduce-paper: the paper's settings (config/paper_*.py, BERT WordPiece), compared with its table
 # make recipes:   from the seed reproduction's recipe to ours, one factor at a time (config/recipes/), one
 #                 epoch per run, resumable like the study; e.g. make recipes RECIPE_ARMS="seed_attention=seed/attention"
+# make reproduce-seed: the seed reproduction's recipe on the raw variant (downloaded into SEED_DATA), both
+#                 models, beside its published 238.71 and 321.05 (GPU expected)
 # make study:     the "Closing the gap" study (config/study/), one epoch per run, run by run; a finished
 #                 run's results.json and log go to results/study/runs/ and are not run again, so an
 #                 interrupted study resumes where it stopped. e.g. make study STUDY_SEEDS="43 44"
@@ -60,6 +62,18 @@ reproduce-paper: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
 	  --published "the paper" 248.4 275.7 --published "Hydra reproduction (seed)" 238.71 321.05
 	$(PY) compare.py $(OUT)/paper/*_l12-seed* --out $(RESULTS)/paper_l12 --published "the paper" 235.2 261.1
 
+# the seed reproduction's recipe (config/seed/) on the raw variant it trained on, downloaded, for both models,
+# compared with its published 238.71 and 321.05 (GPU expected: fp16, 30 epochs)
+SEED_DATA ?= data/wikitext2_bert_raw
+SEED_PREPARE_ARGS ?=
+reproduce-seed: | .venv/.installed
+	test -f $(SEED_DATA)/meta.json || $(PY) prepare.py --tokenizer bert --variant raw --out $(SEED_DATA) $(SEED_PREPARE_ARGS)
+	for seed in $(PAPER_SEEDS); do for mixer in attention grassmann; do \
+	  $(PY) train.py config/seed/$$mixer.py --dataset=$(abspath $(SEED_DATA)) --seed=$$seed \
+	    --out_dir=$(OUT)/seed/$$mixer-seed$$seed $(TRAIN_ARGS) || exit 1; \
+	done; done
+	$(PY) compare.py $(OUT)/seed/*-seed* --out $(RESULTS)/seed --paired --published "Hydra reproduction (seed)" 238.71 321.05
+
 data/wikitext2_bert/meta.json: | .venv/.installed
 	$(PY) prepare.py --tokenizer bert $(PREPARE_ARGS) $(if $(and $(OFFLINE_DATA),$(wildcard $(OFFLINE_DATA)/bert-base-uncased/vocab.txt)),--vocab $(OFFLINE_DATA)/bert-base-uncased/vocab.txt)
 
@@ -98,6 +112,6 @@ recipes: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
 	  test -f $$out/results.json || exit 1; \
 	  mkdir -p $$run && cp $$out/results.json $$out/train.log $$run/; \
 	done; done
-	$(PY) compare.py results/recipes/runs/* --out results/recipes
+	$(PY) compare.py results/recipes/runs/* --out results/recipes --paired
 
-.PHONY: test train reproduce reproduce-paper study recipes
+.PHONY: test train reproduce reproduce-paper reproduce-seed study recipes

@@ -2,12 +2,15 @@
 Compare finished training runs from their results.json files: a Markdown table and two figures.
 Runs whose configs differ only in `seed` (and in where they were written) form one group; the table
 gives each group's mean ± std over seeds, the gap to the attention baseline, and, with two or more
-seeds on both sides, Welch's t-test on best validation perplexity.
+seeds on both sides, Welch's t-test on best validation perplexity. Runs in different units (tokenizer,
+WikiText-2 variant, how `<unk>` was encoded) are never compared. With --paired, groups whose names
+differ only in 'attention' / 'grassmann' (make recipes) also get one row per pair: both models and the gap.
 
 Usage:
     python compare.py out/wt2/* --out results/wt2
     python compare.py 'out/wt2/*' --out results/wt2          # a quoted glob works too
     python compare.py out/paper/*_l6-* --out results/paper_l6 --published "the paper" 248.4 275.7
+    python compare.py results/recipes/runs/* --out results/recipes --paired
 
 Writes DIR/results.md, DIR/val_ppl.png (validation perplexity per epoch, every run, one colour per
 model) and DIR/best.png (best validation and test perplexity per model, mean ± std). Without
@@ -26,7 +29,7 @@ import sys
 IO_KEYS = {'seed', 'out_dir', 'wandb_log', 'wandb_project', 'wandb_run_name', 'init_from', 'eval_only',
            'log_interval', 'compile', 'device', 'checkpoint_every', 'deadline'}
 # keys that must match across every run compared: perplexities are only comparable under them
-SAME_KEYS = ('dataset', 'block_size', 'tokenizer', 'eval_stride')
+SAME_KEYS = ('dataset', 'block_size', 'units', 'eval_stride')
 
 
 def student_t_p(t, df):
@@ -100,7 +103,12 @@ def setting(r):
     """What must match for perplexities to compare: the effective stride is block_size where unrecorded."""
     cfg = r['config']
     stride = r.get('eval_stride') or cfg.get('eval_stride') or cfg['block_size']
-    return cfg['dataset'], cfg['block_size'], r.get('tokenizer'), stride
+    return cfg['dataset'], cfg['block_size'], units_of(r), stride
+
+
+def units_of(r):
+    """The units of a run's losses; runs from before units were recorded name only their tokenizer."""
+    return r.get('units') or f"{r.get('tokenizer', '?')}, units not recorded"
 
 
 def arm_name(folder):
@@ -174,6 +182,20 @@ def table(runs, groups, baselines):
     return '\n'.join(lines + [''] + notes)
 
 
+def paired_table(runs, groups):
+    """One row per pair of groups named alike but for 'attention' / 'grassmann': both models and the gap."""
+    val = {label: [runs[f]['best']['val_ppl'] for f in folders] for label, folders in groups}
+    lines = ['| recipe | seeds | attention best val ppl | grassmann best val ppl | gap |', '| --- | ---: | ---: | ---: | ---: |']
+    for label in val:
+        other = label.replace('attention', 'grassmann')
+        if 'attention' in label and other in val:
+            a, g = statistics.mean(val[label]), statistics.mean(val[other])
+            name = label.replace('_attention', '').replace('attention_', '').replace('attention', '') or 'both'
+            lines.append(f"| {name} | {len(val[label])} / {len(val[other])} | {mean_std(val[label])} | "
+                         f"{mean_std(val[other])} | {(g - a) / a:+.1%} |")
+    return '\n'.join(['## The two models side by side (best validation perplexity)', ''] + lines) + '\n'
+
+
 def published_table(runs, groups, baselines, published):
     """Our gap beside published ones: each source's Transformer and Grassmann validation perplexity.
     Perplexities under different tokenizers are not comparable with each other; the relative gap is."""
@@ -241,6 +263,8 @@ def main():
     ap.add_argument('--out', required=True, help='folder for results.md and the figures')
     ap.add_argument('--published', nargs=3, action='append', default=[], metavar=('SOURCE', 'TRANSFORMER_PPL', 'GRASSMANN_PPL'),
                     help='a published pair of validation perplexities to set beside ours (repeatable)')
+    ap.add_argument('--paired', action='store_true', help="a table of each attention group beside the grassmann group "
+                                                          "named alike (make recipes' arms)")
     args = ap.parse_args()
     for source, *ppls in args.published:
         try:
@@ -262,11 +286,13 @@ def main():
     figs = figures(runs, groups, args.out)
     any_run = next(iter(runs.values()))
     text = (f"# Results\n\n{len(runs)} runs: {', '.join(runs)}.\n\n"
+            f"Units: {units_of(any_run)}.\n\n"
             f"Data set `{any_run['config']['dataset']}` ({any_run.get('tokenizer', '?')} tokens), block size "
             f"{any_run['config']['block_size']}, evaluation stride {any_run.get('eval_stride', any_run['config']['block_size'])}; "
             f"{any_run.get('device_name', any_run.get('device'))}, {any_run.get('dtype')}, torch {any_run.get('torch')}.\n"
             f"Perplexities are means ± standard deviations over seeds; tokens/s is the mean over evaluations.\n\n"
             + table(runs, groups, baselines) + '\n'
+            + (('\n' + paired_table(runs, groups)) if args.paired else '')
             + (('\n' + published_table(runs, groups, baselines, args.published)) if args.published else '')
             + ''.join(f"\n![{f}]({f})\n" for f in figs))
     tmp = os.path.join(args.out, 'results.md.tmp')

@@ -11,6 +11,7 @@ Usage:
 """
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -103,6 +104,41 @@ MUTANTS = {
     'bench_child_drops_space_args': ('bench.py', "argv = [f'--device={args.device}', f'--dtype={args.dtype}', f'--seq_lens={T}',",
                                      "argv = [a for a in sys.argv[1:] if not a.startswith(('--seq_lens', '--json', '--plot'))] + [f'--seq_lens={T}',",
                                      'test_bench.py::test_bench_writes_rows_table_and_plot'),
+    # the units and the seed's recipe (issue 22)
+    'unk_spelled_out': ('prepare.py', "unk_id = None if args.variant == 'raw' else", "unk_id = None if True else",
+                        'test_train.py -k "prepare_writes_the_slice or prepare_gpt2_path"'),
+    'unk_keeps_its_space': ('prepare.py', "re.split(r' ?' + UNK, text)", "re.split(UNK, text)", 'test_train.py -k prepare_gpt2_path'),
+    'gpt2_unk_is_endoftext': ('prepare.py', "BERT_UNK_ID if args.tokenizer == 'bert' else vocab_size",
+                              "BERT_UNK_ID if args.tokenizer == 'bert' else vocab_size - 1", 'test_train.py -k prepare_gpt2_path'),
+    'bert_decodes_unk_as_unk_token': ('prepare.py', ".replace('[UNK]', UNK)", "", 'test_train.py -k one_token_unk'),
+    'raw_variant_gets_unk': ('prepare.py', "unk_id = None if args.variant == 'raw' else", "unk_id = None if False else",
+                             'test_train.py -k raw_variant'),
+    'torch_init_ties_head_init': ('model.py', 'torch.nn.init.normal_(self.transformer.wte.weight, mean=0.0, std=1.0)', 'pass',
+                                  'test_model.py -k torch_init'),
+    'torch_init_is_ours': ("model.py", "if config.init == 'normal':", "if True:", 'test_model.py -k torch_init'),
+    'decay_all_decays_matrices': ('model.py', "decayed = (lambda p: True) if decay_on == 'all'",
+                                  "decayed = (lambda p: p.dim() >= 2) if decay_on == 'all'", 'test_model.py -k optimizer'),
+    'train_ignores_decay_on': ('train.py', '(beta1, beta2), device_type, weight_decay_on)', '(beta1, beta2), device_type)',
+                               'test_train.py -k seed_recipe_settings'),
+    'seed_config_decays_matrices': ('config/seed/grassmann.py', "weight_decay_on = 'all'", "weight_decay_on = 'matrices'",
+                                    'test_train.py -k seed_configs'),
+    'compare_mixes_units': ('compare.py', "return cfg['dataset'], cfg['block_size'], units_of(r), stride",
+                            "return cfg['dataset'], cfg['block_size'], r.get('tokenizer'), stride", 'test_eval.py -k refuses_to_mix'),
+    # the training loop's own decisions (issue 24): a replay by hand of 11 steps pins them
+    'no_grad_clip': ('train.py', 'torch.nn.utils.clip_grad_norm_(raw_model.parameters(), grad_clip)', 'pass',
+                     'test_train.py -k replayed_by_hand'),
+    'epochs_not_reshuffled': ('train.py', 'torch.from_numpy(epoch_order(n_train, epoch, seed))',
+                              'torch.from_numpy(epoch_order(n_train, 0, seed))', 'test_train.py -k replayed_by_hand'),
+    'adam_betas_swapped': ('train.py', '(beta1, beta2), device_type, weight_decay_on)', '(beta2, beta1), device_type, weight_decay_on)',
+                           'test_train.py -k replayed_by_hand'),
+    'warmup_shape': ('train.py', 'return learning_rate * (it + 1) / (warmup_iters + 1)', 'return learning_rate * it / warmup_iters',
+                     'test_train.py -k replayed_by_hand'),
+    'cosine_ignores_min_lr': ('train.py', 'return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (learning_rate - min_lr)',
+                              'return 0.5 * (1.0 + math.cos(math.pi * ratio)) * learning_rate', 'test_train.py -k replayed_by_hand'),
+    'trains_on_val': ('train.py', 'train_tokens = torch.from_numpy(train_data.astype(np.int64))',
+                      'train_tokens = torch.from_numpy(val_data.astype(np.int64))', 'test_train.py -k replayed_by_hand'),
+    'eval_in_train_mode': ('data.py', 'model.eval()\n    windows = eval_windows', 'model.train()\n    windows = eval_windows',
+                           'test_eval.py test_train.py -k "evaluat or short_run"'),
 }
 
 
@@ -120,7 +156,7 @@ def run_mutant(name, file, old, new, tests):
         if text.count(old) != 1:
             return 'stale', f"the text to replace occurs {text.count(old)} times in {file}: update mutants.py"
         open(path, 'w').write(text.replace(old, new))
-        cmd = [sys.executable, '-m', 'pytest', '-x', '-q', '-p', 'no:cacheprovider', *tests.split()]
+        cmd = [sys.executable, '-m', 'pytest', '-x', '-q', '-p', 'no:cacheprovider', *shlex.split(tests)]
         p = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=1800)
         last = (p.stdout.strip().splitlines() or [''])[-1]
         return ('caught' if p.returncode == 1 else 'survived' if p.returncode == 0 else 'error'), last

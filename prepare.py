@@ -142,7 +142,7 @@ def get_tokenizer(name, vocab=None, unk_id=None):
         from tokenizers import BertWordPieceTokenizer
         tok = BertWordPieceTokenizer({t: i for i, t in enumerate(vocab.splitlines())}, lowercase=True)
         encode, n_vocab = (lambda text: tok.encode(text, add_special_tokens=False).ids), tok.get_vocab_size()
-        decode = lambda ids: tok.decode(ids, skip_special_tokens=False)
+        decode = lambda ids: tok.decode(ids, skip_special_tokens=False).replace('[UNK]', UNK)
     else:
         raise ValueError(f"unknown tokenizer {name!r}: known are 'gpt2' and 'bert-base-uncased'")
     if unk_id is None:
@@ -152,7 +152,7 @@ def get_tokenizer(name, vocab=None, unk_id=None):
         pieces = re.split(r' ?' + UNK, text)  # the space goes with the <unk>, as GPT-2 joins a space to the word after it
         return [i for k, piece in enumerate(pieces) for i in ([unk_id] if k else []) + encode(piece)]
 
-    def decode_unk(ids):
+    def decode_unk(ids):  # GPT-2 has no such id: the runs between them, decoded
         runs, run = [], []
         for i in ids:
             if i == unk_id:
@@ -161,7 +161,7 @@ def get_tokenizer(name, vocab=None, unk_id=None):
             else:
                 run.append(i)
         return f' {UNK}'.join(decode(r) for r in runs + [run])
-    return encode_unk, decode_unk, max(n_vocab, unk_id + 1)
+    return encode_unk, decode if name == 'bert-base-uncased' else decode_unk, max(n_vocab, unk_id + 1)
 
 
 def units(meta):
@@ -199,7 +199,8 @@ def main():
     vocab = None
     if args.tokenizer == 'bert':
         if args.vocab and not os.path.isfile(args.vocab):
-            fail(f"--vocab {args.vocab} does not exist")
+            fail(f"--vocab {args.vocab} " + ("is not a file: give the path of a vocab.txt" if os.path.exists(args.vocab)
+                                            else "does not exist"))
         vocab = open(args.vocab, 'rb').read() if args.vocab else download([BERT_VOCAB_URL], 'the BERT vocabulary')
         digest = hashlib.sha256(vocab).hexdigest()
         if digest != BERT_VOCAB_SHA256:

@@ -43,20 +43,29 @@ ROOT = os.path.dirname(os.path.abspath(__file__))  # scripts and configs; data/ 
 # -----------------------------------------------------------------------------
 # the paper's 6-layer pair: what the preflight compiles and checks on the device
 PREFLIGHT = ('paper_attention_l6', 'paper_grassmann_l6')
-# (config, seed) in priority order, seeds 42-44 of each. Done (results/gpu/): the paper's pair, the seed
-# reproduction's Grassmann model (study/grassmann_post_all) and study/grassmann_pre_all_learned. Next:
-# pre-norm attention, the baseline the pre-norm Grassmann arms lack at 30 epochs; the study's best
-# single run (learned lag weights, four subspaces); its best arm of stage 1 (one lag per layer)
-PRIORITY = ('study/attention_pre', 'study/grassmann_pre_all_learned_sub4', 'study/grassmann_pre_layer')
+# (config, seed) in priority order, seeds 42-44 of each; a config may be several files joined by '+', read
+# in that order (a model, then a change to its recipe). Done (results/gpu/, <unk> spelled out as four
+# WordPieces): the paper's pair, the seed reproduction's Grassmann model (study/grassmann_post_all) and
+# study/grassmann_pre_all_learned. Next, in the units with one token per <unk> (prepare.py today): those
+# four models again, then the seed reproduction's own recipe for both models (fp16 with a grad scaler,
+# as it ran; config/seed/)
+PRIORITY = ('paper_attention_l6', 'paper_grassmann_l6', 'study/grassmann_post_all', 'study/grassmann_pre_all_learned',
+            'seed/attention', 'seed/grassmann')
 RUNS = [(c, s) for s in (42, 43, 44) for c in PRIORITY]
 # sha256 of epoch 0's block order (seed 42) as a CPU computes it, by number of training blocks
-ORDER_SHA256 = {18547: '02dc8e13a7e6a48263b6a649673992b2fafd33e5bfc4ccd1916efe018d45ca4d'}  # wikitext2_bert, block 128
+ORDER_SHA256 = {18547: '02dc8e13a7e6a48263b6a649673992b2fafd33e5bfc4ccd1916efe018d45ca4d',  # wikitext2_bert, block 128, <unk> spelled out
+                17277: 'e8a28e5238f5d5eba263eab04770597da87700947ecad5d36d60e20e598eff56'}  # the same, one token per <unk>
 # the rehearsal: a tiny model on whatever small data set is given, same steps
 TINY = ['--n_layer=1', '--n_embd=32', '--n_head=2', '--reduced_dim=8', '--block_size=32', '--batch_size=4']
 # -----------------------------------------------------------------------------
 
 
 LOG = []  # the open sprint.log
+
+
+def config_files(config):
+    """The config files of a run's config name: 'seed/attention' or 'paper_attention_l6+recipes/warmup'."""
+    return [os.path.join(ROOT, 'config', f'{part}.py') for part in config.split('+')]
 
 
 def log(msg):
@@ -149,15 +158,15 @@ def run_all(args, runs, deadline, check=None):
         active = [a for a, code in zip(active, codes) if code is None]
         while pending and len(active) < args.parallel and deadline - time.time() > args.min_run_s:
             config, seed, mode = pending.pop(0)
-            name = f"{config.replace('/', '_')}-seed{seed}"
+            name = f"{config.replace('/', '_').replace('+', '_')}-seed{seed}"
             out_dir = os.path.join(args.work, 'runs', name)
             os.makedirs(out_dir, exist_ok=True)
-            cmd = [sys.executable, os.path.join(ROOT, 'train.py'), os.path.join(ROOT, 'config', f'{config}.py'),
+            cmd = [sys.executable, os.path.join(ROOT, 'train.py'), *config_files(config),
                    f'--seed={seed}', f'--out_dir={out_dir}',
                    f'--dataset={args.dataset}', f'--device={args.device}', f'--deadline={deadline}',
                    '--checkpoint_every=0', f'--log_interval={args.log_interval}', f'--compile={not args.eager}',
                    f'--compile_mode={mode}',
-                   *(TINY + ['--max_iters=100000', '--eval_interval=20'] if args.rehearsal else [])]
+                   *(TINY + ['--max_iters=100000', '--eval_interval=20', '--dtype=auto'] if args.rehearsal else [])]
             logf = open(os.path.join(out_dir, 'train.log'), 'a' if name in started else 'w')  # a retry keeps why it failed
             active.append((subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT), name, (config, seed, mode)))
             if name not in started:
@@ -300,7 +309,7 @@ def main():
     if tested:
         cmd = [sys.executable, os.path.join(ROOT, 'compare.py'), *[os.path.join(args.work, 'runs', n) for n in tested],
                '--out', os.path.join(args.work, 'compare'), '--published', 'the paper', '248.4', '275.7',
-               '--published', 'Hydra reproduction (seed)', '238.71', '321.05']
+               '--published', 'Hydra reproduction (seed)', '238.71', '321.05', '--paired']
         p = subprocess.run(cmd, capture_output=True, text=True)
         log(f"compare.py: {'done' if p.returncode == 0 else p.stderr.strip()[-300:]}")
         table = os.path.join(args.work, 'compare', 'results.md')

@@ -102,13 +102,14 @@ def test_welch_by_hand():
 # compare.py
 
 
-def fake_run(folder, mixer, seed, val_ppls, test_ppl, dataset='wikitext2', block_size=128, **config):
+def fake_run(folder, mixer, seed, val_ppls, test_ppl, dataset='wikitext2', block_size=128, units='gpt2, tokens, <unk> one token',
+             **config):
     os.makedirs(folder, exist_ok=True)
     history = [{'iter': 10 * (i + 1), 'epoch': i + 1.0, 'train_loss': 5.0, 'val_loss': math.log(v), 'val_ppl': v,
                 'lr': 1e-3, 'tokens_per_s': 1000.0 * (i + 1), 'elapsed_s': 60.0 * (i + 1)} for i, v in enumerate(val_ppls)]
     best = min(history, key=lambda h: h['val_ppl'])
     results = {'config': dict(mixer=mixer, seed=seed, out_dir=str(folder), dataset=dataset, block_size=block_size, **config),
-               'tokenizer': 'gpt2', 'eval_stride': block_size, 'n_params': 1000 if mixer == 'attention' else 1100,
+               'tokenizer': 'gpt2', 'units': units, 'eval_stride': block_size, 'n_params': 1000 if mixer == 'attention' else 1100,
                'history': history, 'best': {'epoch': best['epoch'], 'iter': best['iter'], 'val_ppl': best['val_ppl']},
                'test': {'loss': math.log(test_ppl), 'ppl': test_ppl, 'bpb': 1.5}, 'wall_time_s': 600.0,
                'device': 'cpu', 'dtype': 'float32', 'torch': '2.x'}
@@ -157,14 +158,26 @@ def test_compare_skips_broken_runs_by_name(tmp_path):
     assert str(tmp_path / 'half') not in (tmp_path / 'res' / 'results.md').read_text()
 
 
-@pytest.mark.parametrize('other', ({'dataset': 'wikitext2_bert'}, {'block_size': 256}))
-def test_compare_refuses_to_mix_data_sets_or_block_sizes(tmp_path, other):
+@pytest.mark.parametrize('other', ({'dataset': 'wikitext2_bert'}, {'block_size': 256}, {'units': 'gpt2, tokens, <unk> as text'}))
+def test_compare_refuses_to_mix_data_sets_block_sizes_or_units(tmp_path, other):
     fake_run(tmp_path / 'a', 'attention', 1, [200], 190)
     fake_run(tmp_path / 'b', 'grassmann', 1, [250], 240, **other)
     p = compare(tmp_path / 'a', tmp_path / 'b', '--out', tmp_path / 'res', check=False)
     assert p.returncode != 0 and 'not comparable' in p.stderr
     assert str(tmp_path / 'a') in p.stderr and str(tmp_path / 'b') in p.stderr
     assert not (tmp_path / 'res' / 'results.md').exists()
+
+
+def test_compare_names_the_units_and_pairs_the_recipes(tmp_path):
+    for recipe, (a, g) in {'seed': (300, 330), 'seed_init_normal': (200, 260)}.items():
+        fake_run(tmp_path / f'{recipe}_attention-seed42', 'attention', 42, [a], a, recipe=recipe)
+        fake_run(tmp_path / f'{recipe}_grassmann-seed42', 'grassmann', 42, [g], g, recipe=recipe)
+    compare(f"{tmp_path}/*-seed*", '--out', tmp_path / 'res', '--paired')
+    text = (tmp_path / 'res' / 'results.md').read_text()
+    assert 'Units: gpt2, tokens, <unk> one token.' in text
+    assert '| seed | 1 / 1 | 300.00 | 330.00 | +10.0% |' in text and '| seed_init_normal | 1 / 1 | 200.00 | 260.00 | +30.0% |' in text
+    compare(f"{tmp_path}/*-seed*", '--out', tmp_path / 'res2')
+    assert 'side by side' not in (tmp_path / 'res2' / 'results.md').read_text()
 
 
 def test_compare_sets_our_gap_beside_published_ones(tmp_path):

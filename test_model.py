@@ -402,6 +402,25 @@ def test_init_follows_the_spec():
     assert all((m.bias == 0).all() for m in model.modules() if isinstance(m, torch.nn.Linear) and m.bias is not None)
 
 
+@pytest.mark.parametrize('mixer', MIXERS)
+def test_torch_init_is_pytorchs_defaults_with_the_tied_matrix_normal(mixer):
+    """init='torch', the seed reproduction's: every Linear kaiming-uniform (weights and biases within
+    1/sqrt(fan_in)), LayerNorms 1 and 0, token and position tables N(0, 1), and the tied matrix the
+    token table's N(0, 1), not the head's kaiming-uniform (the tie makes one of them win)."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(mixer=mixer, vocab_size=30522, init='torch'))
+    assert model.lm_head.weight is model.transformer.wte.weight
+    assert abs(model.transformer.wte.weight.std().item() - 1.0) < 0.01 and abs(model.transformer.wpe.weight.std().item() - 1.0) < 0.05
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear) and m is not model.lm_head:
+            bound = 1 / math.sqrt(m.in_features)
+            assert m.weight.abs().max() <= bound and m.weight.abs().max() > 0.9 * bound  # U(-b, b) fills its range
+            assert m.bias.abs().max() <= bound and m.bias.abs().max() > 0.5 * bound  # biases too, not zeros
+            assert abs(m.weight.std().item() - bound / math.sqrt(3)) < 0.1 * bound
+        if isinstance(m, torch.nn.LayerNorm):
+            assert (m.weight == 1).all() and (m.bias == 0).all()
+
+
 @pytest.mark.parametrize('mixer, variant', [('attention', {})] + [('grassmann', v) for v in VARIANTS])
 def test_flops_per_token_counts_every_matmul(mixer, variant):
     model = tiny(mixer=mixer, n_layer=3, **variant)
@@ -467,10 +486,21 @@ def test_too_long_sequence_is_refused():
 
 
 def test_optimizer_decays_only_matrices():
-    opt = tiny().configure_optimizers(0.1, 1e-3, (0.9, 0.95), 'cpu')
+    model = tiny()
+    opt = model.configure_optimizers(0.1, 1e-3, (0.9, 0.95), 'cpu')
     decay, no_decay = opt.param_groups
     assert decay['weight_decay'] == 0.1 and all(p.dim() == 2 for p in decay['params'])
     assert no_decay['weight_decay'] == 0.0 and all(p.dim() == 1 for p in no_decay['params'])
+    assert len(decay['params']) + len(no_decay['params']) == len(list(model.parameters())) and no_decay['params']
+
+
+def test_optimizer_decays_every_parameter_in_the_seed_recipe():
+    model = tiny()
+    groups = [g for g in model.configure_optimizers(0.01, 1e-3, (0.9, 0.999), 'cpu', 'all').param_groups if g['params']]
+    assert [g['weight_decay'] for g in groups] == [0.01]
+    assert {id(p) for p in groups[0]['params']} == {id(p) for p in model.parameters()}
+    with pytest.raises(ValueError, match="weight_decay_on='biases'"):
+        model.configure_optimizers(0.01, 1e-3, (0.9, 0.999), 'cpu', 'biases')
 
 # -----------------------------------------------------------------------------
 # bad configuration
@@ -479,7 +509,7 @@ def test_optimizer_decays_only_matrices():
 @pytest.mark.parametrize('field, value', [
     ('mixer', 'mamba'), ('norm', 'sandwich'), ('lags', (1, 0, 4)), ('lags', ()), ('n_head', 3),
     ('reduced_dim', 1), ('lag_schedule', 'random'), ('vocab_size', 'abc'), ('n_layer', 2.5), ('n_embd', True),
-    ('n_subspaces', 0), ('lag_weights', 'attention'),
+    ('n_subspaces', 0), ('lag_weights', 'attention'), ('init', 'xavier'),
 ])
 def test_bad_config_values_raise_a_clear_error(field, value):
     with pytest.raises(ValueError, match=field):

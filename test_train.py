@@ -15,6 +15,7 @@ import functools
 import hashlib
 import http.server
 import json
+import math
 import os
 import re
 import shutil
@@ -88,18 +89,49 @@ def test_prepare_writes_the_slice_as_wordpiece_memmaps(prepared):
     out, stdout = prepared
     meta = json.load(open(out / 'meta.json'))
     assert meta['tokenizer'] == 'bert-base-uncased' and meta['vocab_size'] == 30522 and meta['vocab_file'] == 'vocab.txt'
+    assert meta['unk'] == {'text': '<unk>', 'id': 100} and meta['units'] == 'bert-base-uncased, tokens, <unk> one token'
     from prepare import get_tokenizer
     encode, decode, _ = get_tokenizer('bert-base-uncased', open(BERT_VOCAB, encoding='utf-8').read())
     for split, name in (('train', 'train'), ('val', 'valid'), ('test', 'test')):
         data = open(os.path.join(TOKENS, f'wiki.{name}.tokens'), 'rb').read()
         ids = np.fromfile(out / f'{split}.bin', dtype=np.uint16)
-        assert ids.tolist() == encode(data.decode('utf-8'))  # the split encoded as one string
+        # the split encoded as one string, each <unk> one [UNK] (the slice has no other [UNK])
+        assert ids.tolist() == encode(data.decode('utf-8').replace('<unk>', '[UNK]'))
+        assert (ids == 100).sum() == data.count(b'<unk>') > 0
         assert meta['splits'][split] == {'file': f'wiki.{name}.tokens', 'sha256': hashlib.sha256(data).hexdigest(),
                                          'tokens': len(ids), 'bytes': len(data), 'words': len(data.split())}
         assert f"{split}: wiki.{name}.tokens, {len(ids):,} tokens" in stdout
     assert decode(np.fromfile(out / 'train.bin', dtype=np.uint16)[:7].tolist()) == '= valkyria chronicles iii ='
     assert sha(out / 'vocab.txt') == sha(BERT_VOCAB)
     assert not [f for f in os.listdir(out) if f.endswith('.tmp')]
+
+
+def test_one_token_unk_round_trips_and_spells_nothing_out():
+    from prepare import get_tokenizer
+    vocab = open(BERT_VOCAB, encoding='utf-8').read()
+    spelled, _, _ = get_tokenizer('bert-base-uncased', vocab)
+    encode, decode, n = get_tokenizer('bert-base-uncased', vocab, unk_id=100)
+    assert spelled(' the <unk> of') == [1996, 1026, 4895, 2243, 1028, 1997]  # <, un, ##k, >: four tokens
+    assert encode(' the <unk> of') == [1996, 100, 1997] and n == 30522
+    assert decode([1996, 100, 100, 1997]) == 'the <unk> <unk> of'  # sample.py shows <unk>, not [UNK] or nothing
+
+
+def test_raw_variant_keeps_its_text_as_it_is(tmp_path):
+    """The raw variant has no <unk> marker: any '<unk>' in it is text, and meta.json says no unk."""
+    src = tmp_path / 'raw'
+    src.mkdir()
+    for name in ('train', 'valid', 'test'):
+        shutil.copy(os.path.join(TOKENS, f'wiki.{name}.tokens'), src / f'wiki.{name}.raw')
+    (src / 'SUMS').write_text(''.join(f"{sha(src / f'wiki.{n}.raw')}  wiki.{n}.raw\n" for n in ('train', 'valid', 'test')))
+    out = tmp_path / 'out'
+    run('prepare.py', '--src', str(src), '--variant', 'raw', '--sha256', str(src / 'SUMS'), '--tokenizer', 'bert',
+        '--vocab', BERT_VOCAB, '--out', str(out))
+    meta = json.load(open(out / 'meta.json'))
+    assert meta['unk'] is None and meta['units'] == 'bert-base-uncased, raw'
+    from prepare import get_tokenizer
+    encode, _, _ = get_tokenizer('bert-base-uncased', open(BERT_VOCAB, encoding='utf-8').read())
+    ids = np.fromfile(out / 'val.bin', dtype=np.uint16)
+    assert ids.tolist() == encode((src / 'wiki.valid.raw').read_text(encoding='utf-8')) and 100 not in ids
 
 
 def test_prepare_gpt2_path_runs_tiktoken_offline(tmp_path, monkeypatch):
@@ -116,10 +148,16 @@ def test_prepare_gpt2_path_runs_tiktoken_offline(tmp_path, monkeypatch):
                                       '--out', str(out)])
     prepare.main()
     meta = json.load(open(out / 'meta.json'))
-    assert meta['tokenizer'] == 'gpt2' and meta['vocab_size'] == 257 and 'vocab_file' not in meta
+    # <unk> is one id of its own, the first past the encoding's (the padded vocabulary covers it)
+    assert meta['tokenizer'] == 'gpt2' and meta['vocab_size'] == 258 and 'vocab_file' not in meta
+    assert meta['unk'] == {'text': '<unk>', 'id': 257} and meta['units'] == 'gpt2, tokens, <unk> one token'
     text = open(os.path.join(TOKENS, 'wiki.valid.tokens'), 'rb').read()
-    ids = np.fromfile(out / 'val.bin', dtype=np.uint16)
-    assert bytes(ids.tolist()) == text and meta['splits']['val']['tokens'] == len(text)  # one id per byte
+    ids = np.fromfile(out / 'val.bin', dtype=np.uint16).tolist()
+    assert ids.count(257) == text.count(b' <unk>') == text.count(b'<unk>') > 0  # each with the space before it
+    assert b''.join(b' <unk>' if i == 257 else bytes([i]) for i in ids) == text  # one id per byte otherwise
+    assert meta['splits']['val']['tokens'] == len(text) - 5 * text.count(b'<unk>')
+    encode, decode, n = prepare.get_tokenizer('gpt2', unk_id=257)
+    assert n == 258 and decode(ids) == text.decode('utf-8') and encode(text.decode('utf-8')) == ids
 
 
 @full_data
@@ -128,10 +166,14 @@ def test_prepare_from_folder_gives_the_known_token_counts(tmp_path):
     run('prepare.py', '--src', FULL_TOKENS, '--variant', 'tokens', '--out', str(out))
     meta = json.load(open(out / 'meta.json'))
     counts = {s: meta['splits'][s]['tokens'] for s in ('train', 'val', 'test')}
-    assert counts == {'train': 2_448_382, 'val': 258_659, 'test': 295_877}
+    # spelled out (three BPE tokens per <unk>) these were 2,448,382 / 258,659 / 295,877
+    assert counts == {'train': 2_339_132, 'val': 235_223, 'test': 265_441}
+    unks = {'train': 54_625, 'val': 11_718, 'test': 15_218}
     for split, n in counts.items():
         assert os.path.getsize(out / f'{split}.bin') == 2 * n  # flat uint16
-    assert meta['tokenizer'] == 'gpt2' and meta['vocab_size'] == 50257 and meta['variant'] == 'tokens'
+        assert (np.fromfile(out / f'{split}.bin', dtype=np.uint16) == 50257).sum() == unks[split]
+    assert meta['tokenizer'] == 'gpt2' and meta['vocab_size'] == 50258 and meta['variant'] == 'tokens'
+    assert meta['unk'] == {'text': '<unk>', 'id': 50257}
     assert meta['splits']['val']['bytes'] == 1_121_681
     assert meta['splits']['val']['sha256'] == 'f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8'
     text = open(os.path.join(FULL_TOKENS, 'wiki.valid.tokens'), encoding='utf-8').read()
@@ -202,6 +244,13 @@ def test_prepare_explains_a_bad_sha256_file(tmp_path, content, message):
     sums = tmp_path / 'SUMS'
     sums.write_text(content)
     assert_fails_and_keeps(tmp_path, ['--src', TOKENS, '--sha256', str(sums)], message)
+
+
+def test_prepare_says_a_vocabulary_that_is_not_a_file_is_not_one(tmp_path):
+    assert_fails_and_keeps(tmp_path, ['--tokenizer', 'bert', '--vocab', '/dev/null', '--src', TOKENS, '--sha256', TOKENS_SHA256],
+                           '--vocab /dev/null is not a file')
+    assert_fails_and_keeps(tmp_path, ['--tokenizer', 'bert', '--vocab', str(tmp_path), '--src', TOKENS, '--sha256', TOKENS_SHA256],
+                           f'--vocab {tmp_path} is not a file')
 
 
 def test_prepare_names_a_missing_split(tmp_path):
@@ -308,6 +357,76 @@ def test_short_run_writes_checkpoints_and_results(workdir):
     assert 'eval_stride 8' in p.stdout and f"val loss {results['best']['val_loss']:.4f}" not in p.stdout
 
 
+def test_seed_recipe_settings_reach_the_model_and_the_optimizer(workdir):
+    run('train.py', *TINY, '--out_dir=out-seedrecipe', '--max_iters=2', '--init=torch', '--weight_decay_on=all',
+        '--weight_decay=0.01', cwd=workdir)
+    last = torch.load(workdir / 'out-seedrecipe' / 'last.pt', weights_only=False)
+    assert last['model_args']['init'] == 'torch'
+    groups = [g for g in last['optimizer']['param_groups'] if g['params']]
+    assert [g['weight_decay'] for g in groups] == [0.01] and len(groups[0]['params']) == len(last['model']) - 1  # tied: one
+    first = json.load(open(workdir / 'out-seedrecipe' / 'results.json'))['history'][0]['train_loss']
+    assert first > 20  # PyTorch's init: logits of std ~sqrt(d) = 5.7 here, far above ln V = 10.3
+    p = run('train.py', *TINY, '--out_dir=out-seedrecipe', '--weight_decay_on=biases', cwd=workdir, check=False)
+    assert p.returncode != 0 and "weight_decay_on='biases': allowed values are matrices, all" in p.stderr
+
+
+def synthetic_data(folder, vocab=64, blocks=(43, 10, 10), block_size=8, seed=0):
+    """A data set of random ids with its meta.json, small enough to replay training by hand."""
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    splits = {}
+    for split, n in zip(('train', 'val', 'test'), blocks):
+        ids = rng.integers(0, vocab, n * (block_size + 1)).astype(np.uint16)
+        ids.tofile(os.path.join(folder, f'{split}.bin'))
+        splits[split] = {'file': f'{split}.bin', 'sha256': hashlib.sha256(ids.tobytes()).hexdigest(), 'tokens': len(ids),
+                         'bytes': 4 * len(ids), 'words': len(ids)}
+    meta = {'tokenizer': 'gpt2', 'vocab_size': vocab, 'dataset': 'synthetic', 'variant': 'tokens', 'unk': None, 'splits': splits}
+    with open(os.path.join(folder, 'meta.json'), 'w') as f:
+        json.dump(meta, f)
+
+
+def test_training_steps_are_the_spec_replayed_by_hand(tmp_path):
+    """train.py's weights after 11 iterations (two epochs and a bit) equal a replay written from the
+    spec: the training split, each epoch in its own seeded order, AdamW with betas (0.9, 0.999) and
+    decay on matrices, the gradient clipped to its norm, a linear warmup then cosine to min_lr."""
+    from data import epoch_order
+    from model import GPT, GPTConfig
+    data = tmp_path / 'data' / 'synthetic'
+    synthetic_data(data)  # 43 blocks: 5 iterations of 8 per epoch, 3 blocks left out each epoch
+    B, T, iters, warmup, lr, clip, seed = 8, 8, 11, 2, 3e-3, 0.05, 7
+    shape = dict(n_layer=2, n_embd=32, n_head=2, reduced_dim=8, block_size=T, vocab_size=64, dropout=0.0, mixer='grassmann')
+    run('train.py', '--dataset=synthetic', '--out_dir=out', *[f'--{k}={v}' for k, v in shape.items()], f'--batch_size={B}',
+        f'--max_iters={iters}', f'--warmup_iters={warmup}', f'--learning_rate={lr}', f'--grad_clip={clip}', f'--seed={seed}',
+        '--min_lr=3e-4', '--compile=False', '--device=cpu', '--dtype=float32', cwd=tmp_path)
+    trained = torch.load(tmp_path / 'out' / 'last.pt', weights_only=False)['model']
+
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(**shape))
+    matrices = [p for p in model.parameters() if p.dim() >= 2]
+    others = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{'params': matrices, 'weight_decay': 0.01}, {'params': others, 'weight_decay': 0.0}],
+                            lr=lr, betas=(0.9, 0.999))
+    tokens = torch.from_numpy(np.fromfile(data / 'train.bin', dtype=np.uint16).astype(np.int64)).view(-1, T + 1)
+    clipped = 0
+    for it in range(iters):
+        epoch, step = divmod(it, 43 // B)
+        rows = tokens[torch.from_numpy(epoch_order(43, epoch, seed)[step * B:(step + 1) * B])]
+        if it < warmup:
+            opt.param_groups[0]['lr'] = opt.param_groups[1]['lr'] = lr * (it + 1) / (warmup + 1)
+        else:
+            for g in opt.param_groups:
+                g['lr'] = 3e-4 + 0.5 * (1 + math.cos(math.pi * (it - warmup) / (iters - warmup))) * (lr - 3e-4)
+        loss = model(rows[:, :-1], rows[:, 1:])[1]
+        loss.backward()
+        clipped += torch.nn.utils.clip_grad_norm_(model.parameters(), clip).item() > clip
+        opt.step()
+        opt.zero_grad()
+    assert clipped == iters  # the clip binds at every step here: without it the weights would differ
+    assert epoch_order(43, 0, seed)[:B].tolist() != epoch_order(43, 1, seed)[:B].tolist()
+    for name, p in model.state_dict().items():
+        assert torch.allclose(trained[name], p, atol=1e-6, rtol=1e-5), name
+
+
 def test_resumed_run_ends_like_an_uninterrupted_one(workdir):
     common = [*TINY, '--eval_interval=4', '--lr_decay_iters=12', '--dropout=0.1']
     run('train.py', *common, '--out_dir=out-full', '--max_iters=12', cwd=workdir)
@@ -372,10 +491,19 @@ def test_a_damaged_checkpoint_is_named_not_a_traceback(workdir, damage):
     ('--eval_stride=-4', 'eval_stride=-4: allowed values are integers >= 0'),
     ('--eval_stride=64', 'eval_stride=64 exceeds block_size=32'),
     ('--epochs=0', 'epochs=0: allowed values are integers >= 1'),
+    ('--vocab_size=100', "vocab_size=100 is below the data's vocabulary of 30,522 ids"),
+    ('--device=cuda', "device='cuda', but this torch"),
+    ('--dtype=float16', "dtype='float16' on a CPU: its float16 matmuls are not fast"),
+    ('--dtype=fp8', "dtype='fp8': allowed values are auto, float32, bfloat16, float16"),
+    ('--eval_only=True', "cannot evaluate: out-bad/ckpt.pt not found (eval_only evaluates out_dir/ckpt.pt"),
 ])
 def test_train_explains_bad_values(workdir, arg, message):
+    if arg == '--device=cuda' and torch.cuda.is_available():
+        pytest.skip('this machine has CUDA: --device=cuda is a good value here')
     p = run('train.py', *TINY, '--out_dir=out-bad', '--max_iters=0', arg, cwd=workdir, check=False)
     assert p.returncode != 0 and message in p.stderr and 'Traceback' not in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1  # one line that says what was wrong and what to do
+    assert not (workdir / 'out-bad' / 'results.json').exists()
 
 
 def test_a_run_past_its_deadline_stops_and_reports_itself_incomplete(workdir):
@@ -501,6 +629,29 @@ def test_make_reproduce_smoke_trains_every_seed_and_compares(workdir, tmp_path):
     text = (tmp_path / 'results' / 'smoke' / 'results.md').read_text()
     assert '| attention |' in text and '| grassmann |' in text and "Welch's t" in text
 
+def test_make_reproduce_seed_downloads_the_raw_variant_and_compares_with_the_seed(http_server, tmp_path):
+    """make reproduce-seed as a user online runs it: the raw variant's zip over HTTP (a slice of it,
+    from testdata, on 127.0.0.1), the seed's recipe for both models, and its published numbers."""
+    folder, url = http_server
+    with zipfile.ZipFile(folder / 'wikitext-2-raw-v1.zip', 'w') as zf:
+        for split in ('train', 'valid', 'test'):
+            zf.write(os.path.join(TOKENS, f'wiki.{split}.tokens'), f'wikitext-2-raw/wiki.{split}.raw')
+    sums = tmp_path / 'SUMS'
+    sums.write_text(''.join(f"{sha(os.path.join(TOKENS, f'wiki.{s}.tokens'))}  wiki.{s}.raw\n" for s in ('train', 'valid', 'test')))
+    data = tmp_path / 'raw'
+    args = ['make', '-s', '-C', ROOT, 'reproduce-seed', f'PY={sys.executable}', f'SEED_DATA={data}',
+            f'SEED_PREPARE_ARGS=--url {url}/wikitext-2-raw-v1.zip --sha256 {sums} --vocab {BERT_VOCAB}',
+            f'OUT={tmp_path / "out"}', f'RESULTS={tmp_path / "results"}',
+            'TRAIN_ARGS=--max_iters=2 --eval_interval=2 --n_layer=1 --block_size=32 --batch_size=4 --dtype=float32 --compile=False']
+    p = subprocess.run(args, env=ENV, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert 'downloading' in p.stderr and json.load(open(data / 'meta.json'))['units'] == 'bert-base-uncased, raw'
+    for mixer in ('attention', 'grassmann'):
+        r = json.load(open(tmp_path / 'out' / 'seed' / f'{mixer}-seed42' / 'results.json'))
+        assert (r['config']['init'], r['config']['weight_decay_on'], r['units']) == ('torch', 'all', 'bert-base-uncased, raw')
+    text = (tmp_path / 'results' / 'seed' / 'results.md').read_text()
+    assert '| Hydra reproduction (seed) (published) | 238.71 | 321.05 | +34.5% |' in text and 'side by side' in text
+
 # -----------------------------------------------------------------------------
 # the paper's units: BERT WordPiece and config/paper_*.py
 
@@ -529,10 +680,13 @@ def test_prepare_bert_gives_the_known_token_counts(tmp_path):
         '--out', str(prepared_bert))
     meta = json.load(open(prepared_bert / 'meta.json'))
     assert meta['tokenizer'] == 'bert-base-uncased' and meta['vocab_size'] == 30522
-    assert {s: meta['splits'][s]['tokens'] for s in ('train', 'val', 'test')} == {'train': 2_392_641, 'val': 260_172, 'test': 299_307}
+    # spelled out (four WordPieces per <unk>) these were 2,392,641 / 260,172 / 299,307
+    assert {s: meta['splits'][s]['tokens'] for s in ('train', 'val', 'test')} == {'train': 2_228_766, 'val': 225_018, 'test': 253_653}
     assert sha(prepared_bert / 'vocab.txt') == sha(BERT_VOCAB)
     ids = np.fromfile(prepared_bert / 'val.bin', dtype=np.uint16)
-    assert len(ids) == 260_172 and ids.max() < 30522
+    assert len(ids) == 225_018 and ids.max() < 30522
+    unks = open(os.path.join(FULL_TOKENS, 'wiki.valid.tokens'), encoding='utf-8').read().count('<unk>')
+    assert unks == 11_718 and (ids == 100).sum() == unks  # WordPiece itself makes no [UNK] in the validation split
 
 
 def test_prepare_bert_refuses_a_wrong_vocabulary(tmp_path):
@@ -611,14 +765,75 @@ def test_study_arms_differ_only_in_their_keys(arm):
     assert n_params <= 1.01 * 12_585_472  # the issue's size budget: within 1% of the Transformer
 
 
+# the seed reproduction's recipe, item by item (GRASSMANN.md, "Units and the seed's recipe")
+SEED_RECIPE = dict(init='torch', learning_rate=1e-3, beta1=0.9, beta2=0.999, weight_decay=0.01, weight_decay_on='all',
+                   warmup_iters=0, decay_lr=True, min_lr=0.0, grad_clip=1.0, dropout=0.1, dtype='float16', batch_size=32,
+                   block_size=128, epochs=30, norm='post', n_layer=6, n_embd=256, n_head=4, dataset='wikitext2_bert',
+                   vocab_size=30522, max_iters=0, lr_decay_iters=0, gradient_accumulation_steps=1, bias=True, pos_emb=True)
+SEED_GRASSMANN = dict(lags=(1, 2, 4, 8, 12, 16), lag_schedule='all', plucker_eps=1e-6, reduced_dim=32, n_subspaces=1,
+                      lag_weights='mean')
+
+
+@pytest.mark.parametrize('mixer', ('attention', 'grassmann'))
+def test_seed_configs_are_the_seed_recipe(mixer):
+    defaults = train_defaults()
+    cfg = configure(defaults, [os.path.join(ROOT, 'config', 'seed', f'{mixer}.py')])
+    want = {**SEED_RECIPE, 'mixer': mixer, **(SEED_GRASSMANN if mixer == 'grassmann' else {})}
+    assert {k: cfg[k] for k in want} == want
+    changed = {k for k in cfg if cfg[k] != defaults[k]}  # the two differ in the mixer alone
+    assert changed <= {'out_dir', 'wandb_run_name', 'dataset', 'vocab_size', 'mixer', 'init', 'weight_decay_on', 'dtype'}
+
+
+@pytest.mark.parametrize('mixer', ('attention', 'grassmann'))
+def test_initial_loss_of_each_init_on_one_batch(prepared, mixer):
+    """Ours starts at the uniform guess, ln V; the seed's, with logits of std ~sqrt(d), far above it."""
+    from data import gather_blocks, load_split
+    from model import GPT, GPTConfig
+    ids = torch.from_numpy(load_split(str(prepared[0]), 'train').astype(np.int64))
+    x, y = gather_blocks(ids, torch.arange(32), 128)
+    for init, low, high in (('normal', np.log(30522) - 0.1, np.log(30522) + 0.1), ('torch', 100, 250)):
+        torch.manual_seed(42)
+        model = GPT(GPTConfig(mixer=mixer, vocab_size=30522, norm='post', init=init)).eval()
+        with torch.no_grad():
+            loss = model(x, y)[1].item()
+        assert low < loss < high, (init, loss)
+
+
+RECIPE_FACTORS = {'init_normal': {'init': 'normal'}, 'init_torch': {'init': 'torch'}, 'lr3e-4': {'learning_rate': 3e-4},
+                  'decay_matrices': {'weight_decay_on': 'matrices'}, 'decay_all': {'weight_decay_on': 'all'},
+                  'warmup': {'warmup_iters': 200}}
+
+
+@pytest.mark.parametrize('factor', sorted(RECIPE_FACTORS))
+def test_recipe_factors_change_one_thing_and_the_protocol_only_the_budget(factor):
+    defaults = train_defaults()
+    base = configure(defaults, [os.path.join(ROOT, 'config', 'seed', 'attention.py')])
+    protocol = os.path.join(ROOT, 'config', 'recipes', 'protocol.py')
+    cfg = configure(defaults, [os.path.join(ROOT, 'config', 'seed', 'attention.py'),
+                               os.path.join(ROOT, 'config', 'recipes', f'{factor}.py'), protocol])
+    assert {k for k in cfg if cfg[k] != base[k]} - set(RECIPE_FACTORS[factor]) == {'epochs', 'compile', 'log_interval', 'dtype'}
+    assert {k: cfg[k] for k in RECIPE_FACTORS[factor]} == RECIPE_FACTORS[factor]
+    assert (cfg['epochs'], cfg['dtype']) == (1, 'auto')
+
+
+def test_recipe_arms_name_configs_that_exist():
+    text = open(os.path.join(ROOT, 'Makefile')).read()
+    arms = re.search(r'RECIPE_ARMS \?=(.*?)\nRECIPE_SEEDS', text, re.S).group(1).replace('\\', ' ').split()
+    assert len(arms) >= 8 and {'seed_attention=seed/attention', 'ours_grassmann=study/grassmann_post_all'} <= set(arms)
+    for arm in arms:
+        for name in arm.split('=')[1].split(','):
+            assert os.path.isfile(os.path.join(ROOT, 'config', f'{name}.py')), arm
+
+
 def test_paper_config_trains_on_cpu_and_samples_in_wordpiece(workdir):
     run('train.py', os.path.join(ROOT, 'config', 'paper_grassmann_l6.py'), '--dataset=slice', '--out_dir=out-paper',
         '--max_iters=2', '--eval_interval=2', '--compile=False', '--device=cpu', cwd=workdir)
     results = json.load(open(workdir / 'out-paper' / 'results.json'))
     assert results['n_params'] == 12_607_168 and results['tokenizer'] == 'bert-base-uncased'
-    p = run('sample.py', '--out_dir=out-paper', '--start=The History of', '--num_samples=1', '--max_new_tokens=10',
+    assert results['units'] == 'bert-base-uncased, tokens, <unk> one token'
+    p = run('sample.py', '--out_dir=out-paper', '--start=The History of <unk>', '--num_samples=1', '--max_new_tokens=10',
             '--device=cpu', cwd=workdir)
-    assert p.stdout.startswith('the history of ')
+    assert p.stdout.startswith('the history of <unk> ')  # the prompt's <unk> is one token, decoded back as <unk>
 
 # -----------------------------------------------------------------------------
 # the GPU sprint, rehearsed on CPU
@@ -632,19 +847,22 @@ def test_sprint_rehearsal_keeps_its_deadline_and_packs_everything(workdir, tmp_p
     p = run('sprint.py', '--device=cpu', '--rehearsal', f'--out={out}', f'--work={tmp_path / "work"}', '--dataset=slice', '--deadline_s=90',
             '--parallel=3', '--preflight_steps=20', '--min_run_s=5', '--bench_s=15', '--end_s=10', '--grace_s=10',
             '--bench_lens=16', '--bench_tokens=64', '--log_interval=10',
-            '--runs=paper_attention_l6:42,paper_grassmann_l6:42,study/grassmann_post_all:42', cwd=workdir)
+            '--runs=paper_attention_l6:42,seed/grassmann:42,study/grassmann_post_all+recipes/lr3e-4:42', cwd=workdir)
     wall = time.time() - t0
     assert wall < 90 + 40, p.stdout  # the deadline, plus starting Python on a loaded machine (100,000 iterations would take many minutes)
     assert 'preflight paper_attention_l6: compiled' in p.stdout and 'preflight paper_grassmann_l6' in p.stdout
     # the preflight runs beside the first runs, not before them: its compiling is not taken from theirs
-    assert p.stdout.index('started study_grassmann_post_all-seed42') < p.stdout.index('preflight paper_attention_l6')
+    assert p.stdout.index('started study_grassmann_post_all_recipes_lr3e-4-seed42') < p.stdout.index('preflight paper_attention_l6')
     summary = (out / 'summary.md').read_text()
-    for name in ('paper_attention_l6-seed42', 'paper_grassmann_l6-seed42', 'study_grassmann_post_all-seed42'):
+    for name in ('paper_attention_l6-seed42', 'seed_grassmann-seed42', 'study_grassmann_post_all_recipes_lr3e-4-seed42'):
         row = next(line for line in summary.splitlines() if line.startswith(f'| {name} |'))
         assert '| partial | no |' in row, row  # 100,000 iterations cannot fit: the deadline cut them short; eager
         results = json.load(open(tmp_path / 'work' / 'runs' / name / 'results.json'))
         assert results['completed'] is False and results['test']['ppl'] > 1 and results['history']
         assert results['config']['compile'] is False  # a rehearsal never compiles: it would spend its minute there
+        config = results['config']  # each run's config files, in order ('+' joins them)
+        assert (config['init'], config['learning_rate']) == {'paper_attention_l6': ('normal', 1e-3), 'seed_grassmann': ('torch', 1e-3),
+                                                            'study_grassmann_post_all_recipes_lr3e-4': ('normal', 3e-4)}[name[:-7]]
     assert 'device cpu, eager,' in summary
     assert 'not checked (no CPU hash for' in summary  # the slice is not the full data set
     assert '## Comparison' in summary and 'runs incomplete (stopped at iteration' in summary
@@ -652,7 +870,7 @@ def test_sprint_rehearsal_keeps_its_deadline_and_packs_everything(workdir, tmp_p
     with tarfile.open(out / 'sprint.tar.gz') as tar:
         names = tar.getnames()
     assert 'summary.md' in names and 'sprint.log' in names and 'compare/results.md' in names
-    assert 'runs/paper_grassmann_l6-seed42/results.json' in names and 'bench/bench_16.json' in names
+    assert 'runs/seed_grassmann-seed42/results.json' in names and 'bench/bench_16.json' in names
     assert not [n for n in names if n.endswith('.pt')]
 
 
@@ -675,7 +893,9 @@ def test_sprint_summary_says_how_each_run_was_compiled(tmp_path):
 def test_sprint_runs_name_configs_that_exist():
     import sprint
     names = [c for c, _ in sprint.RUNS] + list(sprint.PREFLIGHT)
-    assert names and all(os.path.exists(os.path.join(ROOT, 'config', f'{c}.py')) for c in names), names
+    assert names and all(os.path.exists(f) for c in names for f in sprint.config_files(c)), names
+    assert sprint.config_files('seed/attention+recipes/warmup') == [os.path.join(ROOT, 'config', 'seed', 'attention.py'),
+                                                                   os.path.join(ROOT, 'config', 'recipes', 'warmup.py')]
     assert sorted({s for _, s in sprint.RUNS}) == [42, 43, 44]
 
 

@@ -101,13 +101,17 @@ defaults = {k: globals()[k] for k in config_keys}
 ckpt = None
 try:
     config = configure(defaults, sys.argv[1:])
+    if config['eval_only']:  # always the trained weights: an untrained model's perplexity is nobody's result
+        config['init_from'] = 'resume'
     if config['init_from'] == 'resume':  # the run's own settings, then what this command line changes
         path = os.path.join(config['out_dir'], 'ckpt.pt' if config['eval_only'] else 'last.pt')
         try:
             ckpt = load_checkpoint(path, ('model', 'model_args', 'config', 'iter_num') + (() if config['eval_only'] else
                                    ('optimizer', 'scaler', 'best', 'history', 'elapsed', 'rng')))
         except ValueError as e:
-            sys.exit(f"train.py: error: cannot resume: {e} (train with init_from='scratch' first)")
+            sys.exit(f"train.py: error: cannot {'evaluate' if config['eval_only'] else 'resume'}: {e} "
+                     f"({'eval_only evaluates out_dir/ckpt.pt: point --out_dir at a trained run, or ' if config['eval_only'] else ''}"
+                     "train with init_from='scratch' first)")
         stored = {k: v for k, v in ckpt['config'].items() if k in defaults}
         this_run = {k: config[k] for k in ('out_dir', 'init_from', 'eval_only', 'deadline')}  # this command's own
         config = {**configure({**defaults, **stored}, sys.argv[1:]), **this_run}
@@ -119,7 +123,7 @@ try:
         if not config[key] >= low:
             raise ValueError(f"{key}={config[key]!r}: allowed values are integers >= {low}")
     choices = {'compile_mode': ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs'),
-               'weight_decay_on': ('matrices', 'all')}
+               'weight_decay_on': ('matrices', 'all'), 'dtype': ('auto', 'float32', 'bfloat16', 'float16')}
     for key, allowed in choices.items():
         if config[key] not in allowed:
             raise ValueError(f"{key}={config[key]!r}: allowed values are {', '.join(allowed)}")
@@ -158,6 +162,9 @@ rank, world_size = (int(os.environ['RANK']), int(os.environ['WORLD_SIZE'])) if d
 master = rank == 0
 if device == 'auto':
     device = 'cuda' if torch.cuda.is_available() else 'mps' if torch.backends.mps.is_available() else 'cpu'
+if device.startswith('cuda') and not torch.cuda.is_available() or device.startswith('mps') and not torch.backends.mps.is_available():
+    sys.exit(f"train.py: error: device={device!r}, but this torch ({torch.__version__}) cannot reach one: "
+             "use --device=cpu, or --device=auto (the best device there is)")
 if ddp:
     if device.startswith('cuda'):
         device = f"cuda:{os.environ['LOCAL_RANK']}"
@@ -176,6 +183,9 @@ def leave_ddp():
 device_type = 'cuda' if device.startswith('cuda') else device.split(':')[0]
 if dtype == 'auto':
     dtype = auto_dtype(device_type)  # bf16 on a CPU only where it is fast
+if device_type == 'cpu' and dtype == 'float16':
+    sys.exit(f"train.py: error: dtype='float16' on a CPU: its float16 matmuls are not fast (minutes per iteration); "
+             f"use --dtype=auto ({auto_dtype('cpu')} on this CPU), bfloat16 or float32 (fp16 is for GPUs)")
 if device_type == 'cpu':
     keep_freed_memory()
 ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[dtype]
@@ -226,6 +236,10 @@ try:
     gptconf = GPTConfig(**model_args)
 except ValueError as e:
     sys.exit(f"train.py: error: {e}")
+if gptconf.vocab_size < meta['vocab_size']:
+    sys.exit(f"train.py: error: vocab_size={gptconf.vocab_size} is below the data's vocabulary of {meta['vocab_size']:,} "
+             f"ids ({data_dir}/meta.json): leave vocab_size unset (the data's, padded to a multiple of 64) or give at least "
+             f"{meta['vocab_size']}")
 if gptconf.block_size < block_size:
     sys.exit(f"train.py: error: block_size={block_size} exceeds the model's block_size={gptconf.block_size}")
 raw_model = GPT(gptconf)
@@ -250,7 +264,7 @@ def describe(split, r):
 
 if eval_only:
     val, test = evaluate_split(raw_model, 'val'), evaluate_split(raw_model, 'test')
-    source = f"{path} (iteration {ckpt['iter_num']})" if ckpt else 'untrained model'
+    source = f"{path} (iteration {ckpt['iter_num']})"
     if master:
         print(f"{source}, eval_stride {eval_stride or block_size}: {describe('val', val)} | {describe('test', test)}")
     leave_ddp()
