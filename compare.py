@@ -3,7 +3,8 @@ Compare finished training runs from their results.json files: a Markdown table a
 Runs whose configs differ only in `seed` (and in where they were written) form one group; the table
 gives each group's mean ± std over seeds, the gap to the attention baseline, and, with two or more
 seeds on both sides, Welch's t-test on best validation perplexity. Runs in different units (tokenizer,
-WikiText-2 variant, how `<unk>` was encoded) are never compared. With --paired, groups whose names
+WikiText-2 variant, how `<unk>` was encoded) are never compared; the code versions behind the table are
+listed, with a warning where runs read different data. With --paired, groups whose names
 differ only in 'attention' / 'grassmann' (make recipes) also get one row per pair: both models and the gap.
 
 Usage:
@@ -182,6 +183,29 @@ def table(runs, groups, baselines):
     return '\n'.join(lines + [''] + notes)
 
 
+def provenance(runs):
+    """Which code produced the runs (results.json's git commit), and a warning where they read different
+    data (the split files' sha256) or predate both records."""
+    versions, data, unrecorded = {}, {}, []
+    for folder, r in runs.items():
+        code = r.get('code') or {}
+        commit = code.get('commit') or 'not recorded'
+        version = commit[:12] + (' with uncommitted changes' if code.get('dirty') else '')
+        versions.setdefault(version, []).append(os.path.basename(os.path.normpath(folder)))
+        if r.get('data'):
+            data.setdefault(json.dumps(r['data'].get('sha256'), sort_keys=True), []).append(folder)
+        else:
+            unrecorded.append(folder)
+    lines = ['Code: ' + '; '.join(f"`{v}` ({len(fs)} run{'s' * (len(fs) > 1)})" for v, fs in sorted(versions.items())) + '.']
+    if len(data) > 1:
+        listing = '; '.join(f"{', '.join(os.path.basename(os.path.normpath(f)) for f in fs)}: {json.loads(k)}" for k, fs in data.items())
+        lines.append(f"**Warning: these runs read different data** (the split files' sha256 differ): {listing}.")
+        print(f"compare.py: warning: the runs read different data: {listing}", file=sys.stderr)
+    if unrecorded:
+        lines.append(f"{len(unrecorded)} of {len(runs)} runs predate the record of their data's sha256 (before one-token <unk>).")
+    return '\n'.join(lines)
+
+
 def paired_table(runs, groups):
     """One row per pair of groups named alike but for 'attention' / 'grassmann': both models and the gap."""
     val = {label: [runs[f]['best']['val_ppl'] for f in folders] for label, folders in groups}
@@ -291,6 +315,7 @@ def main():
             f"{any_run['config']['block_size']}, evaluation stride {any_run.get('eval_stride', any_run['config']['block_size'])}; "
             f"{any_run.get('device_name', any_run.get('device'))}, {any_run.get('dtype')}, torch {any_run.get('torch')}.\n"
             f"Perplexities are means ± standard deviations over seeds; tokens/s is the mean over evaluations.\n\n"
+            + provenance(runs) + '\n\n'
             + table(runs, groups, baselines) + '\n'
             + (('\n' + paired_table(runs, groups)) if args.paired else '')
             + (('\n' + published_table(runs, groups, baselines, args.published)) if args.published else '')

@@ -419,20 +419,20 @@ class GPT(nn.Module):
         return self.flops_per_token(seq_len) * tokens_per_s / peak if peak else None
 
     @torch.no_grad()
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, incremental=True, on_token=None):
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, incremental=True, on_token=None, forward=None):
         """Sample max_new_tokens after idx (B, T), calling on_token(idx_next) for each. Incremental
         decoding runs the prompt once and then one position per token (see new_cache). With learned
         positions (pos_emb) the context slides once it exceeds block_size, as in nanoGPT: the last
         block_size tokens are then recomputed at every step, since every position shifts. Without
-        them there is no limit and no recomputation."""
+        them there is no limit and no recomputation. `forward`: this model compiled (torch.compile)."""
         window = self.config.block_size if self.config.pos_emb else None
-        cache = None
+        cache, forward = None, self if forward is None else forward
         for _ in range(max_new_tokens):
             if incremental and cache is not None and (window is None or cache['pos'] < window):
-                logits, _ = self(idx[:, -1:], cache=cache)  # only the newest token
+                logits, _ = forward(idx[:, -1:], cache=cache)  # only the newest token
             else:  # the start, a full window, or no incremental decoding: the whole (last window of the) context
                 cache = self.new_cache() if incremental else None
-                logits, _ = self(idx[:, -window:] if window else idx, cache=cache)
+                logits, _ = forward(idx[:, -window:] if window else idx, cache=cache)
             logits = logits[:, -1, :] / temperature
             if top_k is not None:
                 v, _ = torch.topk(logits, min(top_k, logits.size(-1)))

@@ -139,6 +139,11 @@ MUTANTS = {
                       'train_tokens = torch.from_numpy(val_data.astype(np.int64))', 'test_train.py -k replayed_by_hand'),
     'eval_in_train_mode': ('data.py', 'model.eval()\n    windows = eval_windows', 'model.train()\n    windows = eval_windows',
                            'test_eval.py test_train.py -k "evaluat or short_run"'),
+    'sample_compiles_nothing': ('sample.py', 'on_token=printer() if stream else None, forward=forward)',
+                                'on_token=printer() if stream else None, forward=None)', 'test_train.py -k compiled_sampling'),
+    'results_forget_code': ('train.py', "'code': code, 'data': data_identity,", "'code': None, 'data': data_identity,",
+                            'test_train.py -k short_run'),
+    'compare_ignores_data': ('compare.py', '    if len(data) > 1:', '    if False:', 'test_eval.py -k different_data'),
 }
 
 

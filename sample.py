@@ -7,11 +7,18 @@ Usage:
     python sample.py --out_dir=out-grassmann-wt2 --start=FILE:prompt.txt --max_new_tokens=200
     python sample.py --out_dir=out-grassmann-wt2 --num_samples=1 --stream=True   # print tokens as they come
 
+    python sample.py --out_dir=out-grassmann-wt2 --compile=True --dtype=bfloat16   # compiled decoding
+
 Decoding is incremental (the prompt once, then one position per token: a KV cache for attention, the
 last max(lags) reduced vectors for Grassmann); --incremental=False recomputes the context every token.
+--compile=True compiles the model's forward (dynamic shapes: one graph for the prompt, two for the
+decoding steps of a Grassmann model, one per cache size of attention), as bench.py --generate --compile
+measures it; the model then runs in `dtype` itself rather than under autocast (a compiled graph under
+autocast casts every weight at every token). Prints tokens/s after each sample.
 """
 import os
 import sys
+import time
 from contextlib import nullcontext
 
 import torch
@@ -32,6 +39,8 @@ device = 'auto'
 dtype = 'float32'
 incremental = True
 stream = False  # print each token as it is sampled (with num_samples=1 reads best)
+compile = False  # torch.compile the decoding (the first sample includes compiling)
+compile_backend = 'inductor'  # torch.compile's backend ('aot_eager': traced, no C++ compiler needed)
 # -----------------------------------------------------------------------------
 config_keys = [k for k, v in globals().items() if not k.startswith('_') and isinstance(v, (int, float, bool, str, tuple, type(None)))]
 try:
@@ -68,6 +77,12 @@ if not ids:
     sys.exit(f"sample.py: error: the prompt {start!r} encodes to no tokens")
 x = torch.tensor(ids, dtype=torch.long, device=device)[None, ...]
 ctx = nullcontext() if dtype == 'float32' else torch.autocast(device_type=x.device.type, dtype=getattr(torch, dtype))
+forward = None
+if compile:
+    if dtype != 'float32':
+        model, ctx = model.to(getattr(torch, dtype)), nullcontext()
+    torch._dynamo.config.recompile_limit = 64  # attention's cache grows in steps, each a graph
+    forward = torch.compile(model, dynamic=True, backend=compile_backend)
 
 
 def printer():
@@ -85,7 +100,12 @@ def printer():
 
 with torch.no_grad(), ctx:
     for _ in range(num_samples):
+        t0 = time.perf_counter()
         y = model.generate(x, max_new_tokens, temperature=temperature, top_k=top_k, incremental=incremental,
-                           on_token=printer() if stream else None)
+                           on_token=printer() if stream else None, forward=forward)
+        dt = time.perf_counter() - t0
         print('' if stream else decode(y[0].tolist()))
+        graphs = torch._dynamo.utils.counters['stats']['unique_graphs']  # what dynamo compiled so far
+        print(f"--------------- {max_new_tokens} tokens in {dt:.2f} s: {max_new_tokens / dt:,.1f} tokens/s"
+              + (f" (compiled, {graphs} graphs{', compiling included' if _ == 0 else ''})" if compile else ''), file=sys.stderr)
         print('---------------')

@@ -9,6 +9,10 @@ Usage (from the repository root):
     python sprint.py --out=$OUT --eager --deadline_s=400    # no torch.compile: the fallback if compiling fails
     python sprint.py --device=cpu --rehearsal --out=/tmp/sprint   # the same steps, tiny, about a minute
 
+The rehearsal boxes only the runs in time (their deadline cuts them short: the iterations asked for
+cannot fit); its preflight and bench run to their end, so that a busy machine changes how long a
+rehearsal takes, not what it checks.
+
 Everything works to one deadline (deadline_s from the start):
 1. runs, in RUNS' order of priority, `parallel` processes at once on the one device; each gets the
    deadline less what the end needs (train.py --deadline), so a run cut short still evaluates, tests
@@ -86,7 +90,7 @@ def preflight(args, deadline):
     from contextlib import nullcontext
     report = {}
     for name in PREFLIGHT:
-        if report and time.time() > deadline:  # the runs beside it are what matters now
+        if report and time.time() > deadline and not args.rehearsal:  # the runs beside it are what matters now
             log(f"preflight: out of time; {name} not checked")
             break
         cfg = configure(script_defaults(os.path.join(ROOT, 'train.py')),
@@ -166,7 +170,7 @@ def run_all(args, runs, deadline, check=None):
                    f'--dataset={args.dataset}', f'--device={args.device}', f'--deadline={deadline}',
                    '--checkpoint_every=0', f'--log_interval={args.log_interval}', f'--compile={not args.eager}',
                    f'--compile_mode={mode}',
-                   *(TINY + ['--max_iters=100000', '--eval_interval=20', '--dtype=auto'] if args.rehearsal else [])]
+                   *(TINY + [f'--max_iters={args.rehearsal_iters}', '--eval_interval=20', '--dtype=auto'] if args.rehearsal else [])]
             logf = open(os.path.join(out_dir, 'train.log'), 'a' if name in started else 'w')  # a retry keeps why it failed
             active.append((subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT), name, (config, seed, mode)))
             if name not in started:
@@ -197,7 +201,7 @@ def bench(args, end):
     """bench.py --compile per length, each boxed in the time left; each length keeps its own JSON."""
     for T in args.bench_lens:
         left = end - time.time()
-        if left < 10:
+        if left < 10 and not args.rehearsal:
             log(f"bench at {T}: no time left")
             continue
         cmd = [sys.executable, os.path.join(ROOT, 'bench.py'), f'--device={args.device}', f'--seq_lens={T}', f'--tokens={args.bench_tokens}',
@@ -206,7 +210,7 @@ def bench(args, end):
         os.makedirs(os.path.join(args.work, 'bench'), exist_ok=True)
         try:
             with open(os.path.join(args.work, 'bench', f'bench_{T}.log'), 'w') as f:
-                subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=left - 5, check=False)
+                subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=None if args.rehearsal else left - 5, check=False)
             log(f"bench at {T}: done")
         except subprocess.TimeoutExpired:
             log(f"bench at {T}: out of time")
@@ -274,6 +278,8 @@ def main():
     ap.add_argument('--log_interval', type=int, default=200)
     ap.add_argument('--runs', help='comma-separated config:seed pairs instead of RUNS')
     ap.add_argument('--rehearsal', action='store_true', help='tiny models, no compile: the steps, not the numbers')
+    ap.add_argument('--rehearsal_iters', type=int, default=100000, help="a rehearsal run's iterations (the default: "
+                    "more than any deadline allows, so that the deadline stops it)")
     ap.add_argument('--eager', action='store_true', help='no torch.compile anywhere (the fallback if compiling fails)')
     ap.add_argument('--compile_mode', default='reduce-overhead', help="torch.compile's mode for the preflight and the runs; "
                     "'reduce-overhead' replays CUDA graphs. A failure under it falls back to the default mode")

@@ -180,6 +180,25 @@ def test_compare_names_the_units_and_pairs_the_recipes(tmp_path):
     assert 'side by side' not in (tmp_path / 'res2' / 'results.md').read_text()
 
 
+def test_compare_lists_the_code_behind_the_table_and_warns_of_different_data(tmp_path):
+    sha = {'train': 'a' * 64, 'val': 'b' * 64, 'test': 'c' * 64}
+    fake_run(tmp_path / 'a-seed1', 'attention', 1, [200], 190)  # written before code and data were recorded
+    for name, commit, dirty, val in (('a-seed2', '1' * 40, False, 'b'), ('g-seed1', '1' * 40, True, 'b'), ('g-seed2', '2' * 40, False, 'd')):
+        fake_run(tmp_path / name, name[0].replace('a', 'attention').replace('g', 'grassmann'), int(name[-1]), [200], 190)
+        r = json.load(open(tmp_path / name / 'results.json'))
+        r.update(code={'commit': commit, 'dirty': dirty}, data={'sha256': {**sha, 'val': val * 64}})
+        json.dump(r, open(tmp_path / name / 'results.json', 'w'))
+    p = compare(f"{tmp_path}/*-seed*", '--out', tmp_path / 'res')
+    text = (tmp_path / 'res' / 'results.md').read_text()
+    assert ('Code: `111111111111` (1 run); `111111111111 with uncommitted changes` (1 run); `222222222222` (1 run); '
+            '`not recorded` (1 run).') in text
+    assert '**Warning: these runs read different data**' in text and 'g-seed2' in text.split('different data')[1]
+    assert 'warning: the runs read different data' in p.stderr
+    assert '1 of 4 runs predate the record' in text
+    p = compare(f"{tmp_path}/a-seed2", f"{tmp_path}/g-seed1", '--out', tmp_path / 'res2')
+    assert 'different data' not in (tmp_path / 'res2' / 'results.md').read_text() + p.stderr
+
+
 def test_compare_sets_our_gap_beside_published_ones(tmp_path):
     fake_run(tmp_path / 'a', 'attention', 1, [200], 190)
     fake_run(tmp_path / 'g', 'grassmann', 1, [250], 240)
