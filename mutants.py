@@ -69,8 +69,8 @@ MUTANTS = {
     'attention_not_causal': ('model.py', 'scaled_dot_product_attention(q, k, v, is_causal=True)',
                              'scaled_dot_product_attention(q, k, v, is_causal=False)', 'test_model.py'),
     'attention_one_head': ('model.py', 't.view(B, T, self.n_head, C // self.n_head)', 't.view(B, T, 1, C)', 'test_model.py'),
-    'generate_keeps_first_window': ('model.py', 'logits, _ = self(idx[:, -window:] if window else idx, cache=cache)',
-                                    'logits, _ = self(idx[:, :window] if window else idx, cache=cache)', 'test_model.py'),
+    'generate_keeps_first_window': ('model.py', 'logits, _ = forward(idx[:, -window:] if window else idx, cache=cache)',
+                                    'logits, _ = forward(idx[:, :window] if window else idx, cache=cache)', 'test_model.py'),
     # the evaluation protocol
     'eval_batch_weighted': ('data.py', 'n = float(scored.sum())', 'n = 1.0', 'test_eval.py'),
     'eval_skips_last_chunk': ('data.py', 'for c0 in range(0, block_size, stride):',

@@ -272,3 +272,12 @@ def test_compare_groups_a_run_that_predates_a_key_with_its_default(tmp_path):
     compare(f"{tmp_path}/*-seed*", '--out', tmp_path / 'res')
     text = (tmp_path / 'res' / 'results.md').read_text()
     assert '| attention_post | 1,000 | 2 | 205.00 ± 7.07 |' in text and '| other | 1,000 | 1 |' in text
+
+
+def test_every_mutant_still_finds_its_line():
+    """mutants.py replaces one exact text per mutant: a refactor that moves the text makes the mutant
+    stale (it would report 'stale' only when run, minutes later)."""
+    import mutants
+    for name, (file, old, new, tests) in mutants.MUTANTS.items():
+        assert open(os.path.join(ROOT, file), encoding='utf-8').read().count(old) == 1, name
+        assert old != new and tests.split()[0].startswith('test_'), name

@@ -634,8 +634,8 @@ def test_sample_starts_wordpiece_models_without_a_prompt(workdir):
     run('train.py', *TINY, '--out_dir=out-bert-start', '--max_iters=2', '--eval_interval=2', cwd=workdir)
     p = run('sample.py', '--out_dir=out-bert-start', '--num_samples=1', '--max_new_tokens=5', '--device=cpu', cwd=workdir)
     assert p.stdout.startswith('=') and len(p.stdout.split('---------------')[0].split()) >= 3, p.stdout
-    p = run('sample.py', '--out_dir=out-bert-start', '--compile=True', cwd=workdir, check=False)  # nothing to compile
-    assert p.returncode != 0 and "unknown config key 'compile'" in p.stderr
+    p = run('sample.py', '--out_dir=out-bert-start', '--compiel=True', cwd=workdir, check=False)
+    assert p.returncode != 0 and "unknown config key 'compiel' (did you mean 'compile'?)" in p.stderr
 
 
 def test_sample_explains_a_missing_checkpoint_and_an_empty_prompt(workdir):
