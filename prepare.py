@@ -15,7 +15,8 @@ Writes OUT/train.bin, OUT/val.bin, OUT/test.bin and OUT/meta.json (and OUT/vocab
 split file is encoded as one string with no special tokens added, except that in the tokens variant each
 `<unk>` (a rare word) is one token of its own: BERT's [UNK], or for GPT-2 the first id past its
 vocabulary (inside the padded 50,304). Spelled out, it would be 3-4 tokens of which all but the first
-are free to predict. Every source file (and the vocabulary) is checked against its known sha256 first. Nothing is written unless all of it is good;
+are free to predict. Every source file (and the vocabulary) is checked against its known sha256
+first. Nothing is written unless all of it is good;
 each file goes to a temporary name and is renamed when complete. Offline, tiktoken needs its cache:
 TIKTOKEN_CACHE_DIR=<folder>.
 """
