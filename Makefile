@@ -11,6 +11,7 @@
 # make study:     the "Closing the gap" study (config/study/), one epoch per run, run by run; a finished
 #                 run's results.json and log go to results/study/runs/ and are not run again, so an
 #                 interrupted study resumes where it stopped. e.g. make study STUDY_SEEDS="43 44"
+# make stage4:    the study's stage 4 (partners) in today's units, seeds 42-44, into results/stage4/
 # Each target creates .venv and installs requirements.txt on first use. prepare.py downloads the data,
 # unless OFFLINE_DATA names a folder holding an offline copy: wikitext-2/ (the tokens variant),
 # bert-base-uncased/vocab.txt and tiktoken_cache/ (tiktoken's GPT-2 files), e.g. OFFLINE_DATA=~/wt2
@@ -79,9 +80,10 @@ data/wikitext2_bert/meta.json: | .venv/.installed
 
 STUDY_ARMS ?= attention_post grassmann_post_all grassmann_post_layer grassmann_pre_all grassmann_pre_layer attention_pre
 STUDY_SEEDS ?= 42
+STUDY_DIR ?= results/study
 study: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
 	for seed in $(STUDY_SEEDS); do for arm in $(STUDY_ARMS); do \
-	  run=results/study/runs/$$arm-seed$$seed; out=$(OUT)/study/$$arm-seed$$seed; \
+	  run=$(STUDY_DIR)/runs/$$arm-seed$$seed; out=$(OUT)/$(notdir $(STUDY_DIR))/$$arm-seed$$seed; \
 	  test -f $$run/results.json && continue; \
 	  rm -rf $$out && mkdir -p $$out; \
 	  PYTHONUNBUFFERED=1 $(PY) train.py config/study/protocol.py config/study/$$arm.py --seed=$$seed --out_dir=$$out \
@@ -89,14 +91,22 @@ study: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
 	  test -f $$out/results.json || exit 1; \
 	  mkdir -p $$run && cp $$out/results.json $$out/train.log $$run/; \
 	done; done
-	$(PY) compare.py results/study/runs/* --out results/study
+	$(PY) compare.py $(STUDY_DIR)/runs/* --out $(STUDY_DIR)
+
+# stage 4 (results/stage4/): the study in the units with one token per <unk>, three seeds: the baselines
+# again, then the best arm with each kind of partner; resumable like the study
+STAGE4_ARMS ?= attention_post attention_pre grassmann_pre_all_learned_sub4 grassmann_pre_all_learned_sub4_ema \
+  grassmann_pre_all_learned_sub4_selective
+stage4:
+	$(MAKE) study STUDY_DIR=results/stage4 STUDY_ARMS="$(STAGE4_ARMS)" STUDY_SEEDS="$(or $(STAGE4_SEEDS),42 43 44)"
 
 # the recipe runs (results/recipes/): from the seed reproduction's recipe to ours, one factor at a time,
 # one epoch each on the CPU; an arm is NAME=CONFIG[,CONFIG...] under config/, run in that order, then
 # config/recipes/protocol.py; a finished arm's results.json is not run again, as in `make study`
 RECIPE_ARMS ?= seed_attention=seed/attention seed_grassmann=seed/grassmann \
-  ours_attention=paper_attention_l6 ours_grassmann=study/grassmann_post_all \
-  ours_lr3e-4_attention=paper_attention_l6,recipes/lr3e-4 ours_lr3e-4_grassmann=study/grassmann_post_all,recipes/lr3e-4 \
+  ours_attention=paper_attention_l6,recipes/no_warmup ours_grassmann=study/grassmann_post_all,recipes/no_warmup \
+  ours_lr3e-4_attention=paper_attention_l6,recipes/lr3e-4,recipes/no_warmup \
+  ours_lr3e-4_grassmann=study/grassmann_post_all,recipes/lr3e-4,recipes/no_warmup \
   seed_init_normal_attention=seed/attention,recipes/init_normal seed_init_normal_grassmann=seed/grassmann,recipes/init_normal \
   seed_decay_matrices_attention=seed/attention,recipes/decay_matrices seed_decay_matrices_grassmann=seed/grassmann,recipes/decay_matrices \
   ours_warmup_attention=paper_attention_l6,recipes/warmup ours_warmup_grassmann=study/grassmann_post_all,recipes/warmup
@@ -114,4 +124,4 @@ recipes: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
 	done; done
 	$(PY) compare.py results/recipes/runs/* --out results/recipes --paired
 
-.PHONY: test train reproduce reproduce-paper reproduce-seed study recipes
+.PHONY: test train reproduce reproduce-paper reproduce-seed study stage4 recipes

@@ -12,6 +12,7 @@ Usage:
     python bench.py --profile                        # also writes a torch.profiler trace per train step
     python bench.py --generate                       # decoding: time per token against generated length
     python bench.py --generate --compile             # the same, each model's decoding step compiled
+    python bench.py --partners=ema                   # the Grassmann mixer with running summaries (stage 4)
 
 Memory: on a GPU, the peak allocated during the call, less what was allocated before it; on a CPU,
 which has no allocator statistics, the bytes the call keeps for backward (activations: the part of
@@ -85,7 +86,7 @@ def memory_mb(fn, saved_fn, device):
 def bench_one(mixer, T, B, args, ctx):
     """Rows for one mixer at one sequence length."""
     dev = args.device
-    cfg = GPTConfig(mixer=mixer, block_size=T, dropout=0.0)
+    cfg = GPTConfig(mixer=mixer, block_size=T, dropout=0.0, **({'partners': args.partners} if mixer == 'grassmann' else {}))
     model = GPT(cfg).to(dev)
     opt = model.configure_optimizers(0.01, 1e-3, (0.9, 0.999), dev.split(':')[0])
     layer = (GrassmannMixer(cfg, cfg.lags) if mixer == 'grassmann' else CausalSelfAttention(cfg)).to(dev)
@@ -135,7 +136,7 @@ def bench_one(mixer, T, B, args, ctx):
             continue
         tok_s = B * T / ms * 1000
         mfu = model.estimate_mfu(T, tok_s, dev, args.dtype) if what == 'train_step' else None
-        rows.append(dict(mixer=mixer, seq_len=T, batch_size=B, what=what, ms=ms, tokens_per_s=tok_s,
+        rows.append(dict(mixer=mixer, partners=cfg.partners, seq_len=T, batch_size=B, what=what, ms=ms, tokens_per_s=tok_s,
                          peak_mem_mb=mem, mfu=mfu, compile_s=first_s if args.compile else None))
         if args.profile and what == 'train_step':
             with torch.profiler.profile() as prof:
@@ -164,7 +165,8 @@ def bench_generate(args, ctx):
     the CPU's caches, which slowed the Grassmann model's steps by a quarter at 8,192 tokens; the median
     over the `turn` steps before a length leaves out the first steps after a turn."""
     dev, rows, turn, last = args.device, [], 32, max(args.gen_lens)
-    models = {m: GPT(GPTConfig(mixer=m, pos_emb=False, dropout=0.0)).to(dev).eval() for m in MIXERS}
+    models = {m: GPT(GPTConfig(mixer=m, pos_emb=False, dropout=0.0, **({'partners': args.partners} if m == 'grassmann' else {})))
+              .to(dev).eval() for m in MIXERS}
     run, warmup = models, 64
     if args.compile:
         # a compiled graph under autocast casts every weight at every step (eager autocast caches the
@@ -255,7 +257,8 @@ def check_generate_targets(rows):
 def child_argv(args, T, json_path):
     """The arguments that measure length T alone, rebuilt from the parsed ones (whatever form they came in)."""
     argv = [f'--device={args.device}', f'--dtype={args.dtype}', f'--seq_lens={T}', f'--tokens={args.tokens}',
-            f'--warmup={args.warmup}', f'--repeats={args.repeats}', f'--json={json_path}', '--plot=', '--one_process']
+            f'--warmup={args.warmup}', f'--repeats={args.repeats}', f'--json={json_path}', '--plot=', '--one_process',
+            f'--partners={args.partners}']
     return argv + [f'--{flag}' for flag in ('compile', 'profile') if getattr(args, flag)]
 
 
@@ -391,6 +394,8 @@ def main():
     ap.add_argument('--repeats', type=int, default=3)
     ap.add_argument('--compile', action='store_true', help='torch.compile the model and the mixer')
     ap.add_argument('--quick', action='store_true', help='lengths 128, 1024, 8192 and 2 repeats')
+    ap.add_argument('--partners', default='none', choices=('none', 'ema', 'selective'),
+                    help="the Grassmann mixer's running summaries (GPTConfig.partners)")
     ap.add_argument('--profile', action='store_true', help='write bench_trace_<mixer>_<T>.json per train step')
     ap.add_argument('--generate', action='store_true', help='time decoding against generated length instead')
     ap.add_argument('--gen_lens', type=lambda s: [int(x) for x in s.split(',')], default=None)
@@ -414,7 +419,7 @@ def main():
     ctx = nullcontext() if args.dtype == 'float32' else torch.autocast(args.device.split(':')[0], dtype=getattr(torch, args.dtype))
     name = torch.cuda.get_device_name() if gpu else 'CPU'
     print(f"{name}, torch {torch.__version__}, {args.dtype}{' (auto)' if chosen else ''}, {args.tokens} tokens per step, "
-          f"compile={args.compile}, median of {args.repeats} after {1 + args.warmup} warm-up")
+          f"compile={args.compile}, median of {args.repeats} after {1 + args.warmup} warm-up, Grassmann partners={args.partners}")
     if args.generate:
         args.gen_lens = args.gen_lens or ([32, 128, 512, 2048] if args.quick else [32, 128, 512, 1024, 2048, 4096, 8192])
         rows = bench_generate(args, ctx)

@@ -25,15 +25,16 @@ def matmul_input(x):
     return x.to(cast) if cast is not None and x.dtype == torch.float32 else x
 
 
-def lag_terms(z_all, lags):
+def lag_terms(z_all, lags, m=None):
     """The per-lag quantities of GrassmannMixer.lag_mean, every lag at once. z_all (keep + T, B, H, r),
-    time outermost, keep = max(lags). Returns z (T, B, H, r), z_{t-Δ} as y (L, T, B, H, r) and the
+    time outermost, keep = max(lags); m (K, T, B, H, r), the running summaries (partners), paired with
+    z_t after the lags. Returns z (T, B, H, r), z_{t-Δ} (then m) as y (L [+ K], T, B, H, r) and the
     intermediates: ‖z‖², z·y, b, ‖b‖², s = max(‖z‖²‖b‖², eps²) before the floor."""
     keep = max(lags)
     T = z_all.size(0) - keep
     z = z_all[keep:]
     idx = torch.arange(T, device=z_all.device) + keep - torch.tensor(lags, device=z_all.device).view(-1, 1)
-    y = z_all[idx]  # (L, T, B, H, r)
+    y = z_all[idx] if m is None else torch.cat([z_all[idx], m])  # (L [+ K], T, B, H, r)
     zz = (z * z).sum(-1, keepdim=True)  # (T, B, H, 1)
     zy = (z * y).sum(-1, keepdim=True)  # (L, T, B, H, 1)
     c = zy / zz.clamp_min(1e-30)
@@ -46,20 +47,26 @@ class LagMean(torch.autograd.Function):
     """w_t of GrassmannMixer.lag_mean, keeping only z (and the lag weights) for backward: autograd
     would keep several tensors of z's size per lag. Backward recomputes the lag terms and applies the
     chain rule to them by hand (the clamps pass gradient where their input is at or above the floor,
-    as torch's do)."""
+    as torch's do). Partners come either as the summaries m themselves (kept for backward), or as the
+    logits of their decays, `decay` (1 or B, 1 or T, K): then m is computed here from z_{t-1} and
+    recomputed in backward, which keeps nothing of m's size (K times z's) for it."""
 
     @staticmethod
-    def forward(ctx, z_all, weights, lags, eps2):
-        # weights (L, T, B or 1, 1, 1): a_Δ, or 1/count at valid lags for the plain mean
-        z, y, zz, c, b, bb, n2 = lag_terms(z_all, lags)
-        ctx.save_for_backward(z_all, weights)
+    def forward(ctx, z_all, weights, lags, eps2, m=None, decay=None):
+        # weights (L [+ K], T, B or 1, 1, 1): a_Δ, or 1/count at valid lags for the plain mean
+        if decay is not None:
+            m = summaries_of(z_all, lags, decay)
+        z, y, zz, c, b, bb, n2 = lag_terms(z_all, lags, m)
+        ctx.save_for_backward(z_all, weights, m if decay is None else None, decay)
         ctx.lags, ctx.eps2 = lags, eps2
         return (weights * (b / n2.clamp_min(eps2).sqrt())).sum(0)  # (T, B, H, r)
 
     @staticmethod
     def backward(ctx, grad_w):
-        z_all, weights = ctx.saved_tensors
-        z, y, zz, c, b, bb, n2 = lag_terms(z_all, ctx.lags)
+        z_all, weights, m, decay = ctx.saved_tensors
+        if decay is not None:
+            m = summaries_of(z_all, ctx.lags, decay)
+        z, y, zz, c, b, bb, n2 = lag_terms(z_all, ctx.lags, m)
         s = n2.clamp_min(ctx.eps2)
         root = s.sqrt()
         grad_weights = (grad_w * b / root).sum((-1, -2), keepdim=True) if ctx.needs_input_grad[1] else None
@@ -70,12 +77,50 @@ class LagMean(torch.autograd.Function):
         grad_zy = grad_c / zz.clamp_min(1e-30)  # c = z·y / max(‖z‖², 1e-30)
         grad_zz = (grad_s * bb - grad_c * c / zz.clamp_min(1e-30) * (zz >= 1e-30)).sum(0)
         grad_z = 2 * z * grad_zz - (c * grad_b).sum(0) + (grad_zy * y).sum(0)
-        grad_y = grad_b + grad_zy * z  # (L, T, B, H, r)
-        keep, T = max(ctx.lags), z.size(0)
+        grad_y = grad_b + grad_zy * z  # (L [+ K], T, B, H, r)
+        keep, T, L = max(ctx.lags), z.size(0), len(ctx.lags)
         grad_all = F.pad(grad_z, (0, 0, 0, 0, 0, 0, keep, 0))
         for k, lag in enumerate(ctx.lags):  # y_k is z_all[keep - Δ_k : keep - Δ_k + T]
             grad_all[keep - lag:keep - lag + T] += grad_y[k]
-        return grad_all, grad_weights, None, None
+        if decay is None:
+            return grad_all, grad_weights, None, None, None if m is None else grad_y[L:], None
+        grad_u, grad_decay = summaries_backward(z_all, ctx.lags, decay, m, grad_y[L:])
+        grad_all[keep - 1:keep - 1 + T] += grad_u  # u_t = z_{t-1}
+        return grad_all, grad_weights, None, None, None, grad_decay
+
+
+def summaries_of(z_all, lags, decay):
+    """The partners m (K, T, B, H, r) of the T positions of z_all (keep + T, B, H, r), as lag_terms
+    reads them: m_t = γ_t m_{t-1} + (1 - γ_t) z_{t-1}, m_0 = 0, γ = σ(decay), decay (1 or B, 1 or T, K)."""
+    keep = max(lags)
+    T, B, H, r = z_all[keep:].shape
+    u = z_all[keep - 1:keep - 1 + T].transpose(0, 1).reshape(B, T, H * r)  # z_{t-1}: zero padding before 0
+    m = running_summaries(u, F.logsigmoid(decay), torch.sigmoid(-decay))  # (B, T, K, H·r)
+    return m.permute(2, 1, 0, 3).reshape(-1, T, B, H, r)
+
+
+def summaries_backward(z_all, lags, decay, m, grad_m):
+    """The chain rule through summaries_of, by hand. The adjoint of m_t = γ_t m_{t-1} + (1 - γ_t) u_t
+    is the same recurrence run backwards, λ_t = ∂L/∂m_t + γ_{t+1} λ_{t+1}; then ∂L/∂u_t = Σ_k (1 - γ_t) λ_t,
+    ∂L/∂γ_t = λ_t · (m_{t-1} - u_t) and ∂γ/∂decay = γ (1 - γ). m, grad_m (K, T, B, H, r). Returns the
+    gradients of u = z_{t-1} (T, B, H, r) and of decay (its shape)."""
+    keep = max(lags)
+    K, T, B, H, r = m.shape
+    lg = F.logsigmoid(decay).expand(decay.size(0), T, K)  # (Bd, T, K)
+    next_lg = F.pad(lg[:, 1:], (0, 0, 0, 1))  # log γ_{t+1}; nothing comes after the last position
+    g = grad_m.permute(2, 1, 0, 3, 4).reshape(B, T, K, H * r).flip(1)
+    lam = running_summaries(g, next_lg.flip(1), torch.ones_like(next_lg)).flip(1)  # (B, T, K, H·r)
+    gamma, one_minus = torch.sigmoid(decay).expand_as(lg), torch.sigmoid(-decay).expand_as(lg)
+    grad_u = (one_minus.unsqueeze(-1) * lam).sum(2)  # (B, T, H·r)
+    u = z_all[keep - 1:keep - 1 + T].transpose(0, 1).reshape(B, T, 1, H * r)
+    prev = F.pad(m.permute(2, 1, 0, 3, 4).reshape(B, T, K, H * r)[:, :-1], (0, 0, 0, 0, 1, 0))  # m_{t-1}, 0 before 0
+    grad_gamma = (lam * (prev - u)).sum(-1)  # (B, T, K)
+    grad_decay = grad_gamma * gamma * one_minus
+    if decay.size(0) == 1:
+        grad_decay = grad_decay.sum(0, keepdim=True)
+    if decay.size(1) == 1:
+        grad_decay = grad_decay.sum(1, keepdim=True)
+    return grad_u.view(B, T, H, r).transpose(0, 1), grad_decay
 
 
 class WedgeProject(torch.autograd.Function):
@@ -150,3 +195,41 @@ class GateMix(torch.autograd.Function):
         grad_weight = (grad_pre.flatten(0, -2).T @ x.flatten(0, -2)).to(weight.dtype)
         grad_bias = grad_pre.flatten(0, -2).sum(0).to(weight.dtype) if ctx.has_bias else None
         return grad_h, None, grad_g, grad_weight, grad_bias
+
+
+def running_summaries(u, log_gamma, one_minus, m0=None, chunk=64):
+    """The partners' recurrence m_t = γ_t m_{t-1} + (1 - γ_t) u_t for t = 0 .. T-1, m_{-1} = m0 (zeros
+    if None), in chunks: inside a chunk of C positions one matmul with the decay matrix
+    D_ij = exp(log γ_{j+1} + .. + log γ_i) (1 - γ_j), j ≤ i; across chunks the same with each chunk's
+    whole decay. Exact at any length, with a cost per token that does not grow with it (C per token
+    inside, T / C across). u (B, T, N), here z_{t-1}, or (B, T, K, N), one per summary; log_gamma,
+    one_minus (B or 1, T or 1, K), log γ and 1 - γ computed apart, so that neither is rounded through
+    the other; m0 (B, K, N).
+    Returns (B, T, K, N). With decays shared by the batch (the ema) D is the batch's, kept once."""
+    B, T, N = u.shape[0], u.shape[1], u.shape[-1]
+    K, C = log_gamma.size(-1), min(chunk, T)
+    n = -(-T // C)
+    lg, om = (x.expand(x.size(0), T, K) for x in (log_gamma, one_minus))
+    if n * C > T:  # past the end: no input, no decay; causal, so the positions before are unchanged
+        pad = n * C - T
+        u = F.pad(u, (0, 0, 0, pad) if u.dim() == 3 else (0, 0, 0, 0, 0, pad))
+        lg, om = F.pad(lg, (0, 0, 0, pad)), F.pad(om, (0, 0, 0, pad))
+    Bd = lg.size(0)
+    L = lg.reshape(Bd, n, C, K).transpose(-1, -2).cumsum(-1)  # (Bd, n, K, C): log γ summed inside each chunk
+    causal = torch.ones(C, C, dtype=torch.bool, device=u.device).tril()
+    D = (L.unsqueeze(-1) - L.unsqueeze(-2)).masked_fill(~causal, float('-inf')).exp()  # (Bd, n, K, C, C)
+    D = D * om.reshape(Bd, n, C, K).transpose(-1, -2).unsqueeze(-2)  # column j times 1 - γ_j
+    u = u.view(B, n, 1, C, N) if u.dim() == 3 else u.view(B, n, C, K, N).transpose(2, 3)
+    m = D @ u  # (B, n, K, C, N): each chunk from its own inputs
+    if n > 1 or m0 is not None:  # the state entering each chunk, decayed through it
+        total = L[..., -1]  # (Bd, n, K)
+        G = total.cumsum(1)
+        before = G - total  # the decay summed over the chunks before each one
+        ends = m[..., -1, :]  # (B, n, K, N)
+        across = (before.unsqueeze(2) - G.unsqueeze(1)).permute(0, 3, 1, 2)  # (Bd, K, n, n): [c, c'] = before_c - G_c'
+        across = across.masked_fill(~torch.ones(n, n, dtype=torch.bool, device=u.device).tril(-1), float('-inf')).exp()
+        enter = (across @ ends.transpose(1, 2)).transpose(1, 2)  # (B, n, K, N)
+        if m0 is not None:
+            enter = enter + before.exp().unsqueeze(-1) * m0.unsqueeze(1)
+        m = m + L.exp().unsqueeze(-1) * enter.unsqueeze(-2)
+    return m.permute(0, 1, 3, 2, 4).reshape(B, n * C, K, N)[:, :T]

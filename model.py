@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from mixer_ops import GateMix, LagMean, WedgeProject, autocast_of, matmul_input
+from mixer_ops import GateMix, LagMean, WedgeProject, autocast_of, matmul_input, running_summaries
 
 # bf16 dense peak FLOP/s of the chips we know, by model name (a whole word of the device name: 'L4' is
 # not an L40S, 'A10' not an A10G); an unknown chip gets no MFU rather than a wrong one
@@ -48,15 +48,17 @@ class GPTConfig:
     lag_weights: str = 'mean'  # 'mean' (the paper's) | 'learned': a softmax over the valid lags from h_t
     pos_emb: bool = True  # a learned position table (the paper's); without it the lags alone carry order
     init: str = 'normal'  # 'normal': N(0, 0.02) weights, zero biases | 'torch': PyTorch's defaults (the seed's recipe)
+    partners: str = 'none'  # 'none' (the paper's) | 'ema' | 'selective': running summaries of the past, paired like lags
+    n_partners: int = 3  # K summaries per layer (and subspace), decays initialised at τ = 4, 16, 64, ... (4^k)
 
     def __post_init__(self):
-        for field in ('block_size', 'vocab_size', 'n_layer', 'n_head', 'n_embd', 'reduced_dim', 'n_subspaces'):
+        for field in ('block_size', 'vocab_size', 'n_layer', 'n_head', 'n_embd', 'reduced_dim', 'n_subspaces', 'n_partners'):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"GPTConfig.{field}={value!r}: allowed values are integers")
         self.lags = tuple(self.lags)  # configs and checkpoints may hand us a list
         choices = dict(mixer=('grassmann', 'attention'), norm=('post', 'pre'), lag_schedule=('all', 'layer'),
-                       lag_weights=('mean', 'learned'), init=('normal', 'torch'))
+                       lag_weights=('mean', 'learned'), init=('normal', 'torch'), partners=('none', 'ema', 'selective'))
         for field, allowed in choices.items():
             if getattr(self, field) not in allowed:
                 raise ValueError(f"GPTConfig.{field}={getattr(self, field)!r}: allowed values are {allowed}")
@@ -66,7 +68,7 @@ class GPTConfig:
             raise ValueError(f"GPTConfig.n_embd={self.n_embd} must be divisible by n_head={self.n_head} (n_head >= 1)")
         if self.reduced_dim < 2:
             raise ValueError(f"GPTConfig.reduced_dim={self.reduced_dim}: allowed values are integers >= 2 (a plane needs 2 dimensions)")
-        for field in ('block_size', 'vocab_size', 'n_layer', 'n_embd', 'n_subspaces'):
+        for field in ('block_size', 'vocab_size', 'n_layer', 'n_embd', 'n_subspaces', 'n_partners'):
             if getattr(self, field) < 1:
                 raise ValueError(f"GPTConfig.{field}={getattr(self, field)}: allowed values are integers >= 1")
         if not 0.0 <= self.dropout < 1.0:
@@ -131,19 +133,59 @@ class GrassmannMixer(nn.Module):
         self.reduce = nn.Linear(d, H * r, bias=config.bias)  # step 1: W_red, H vectors z_t^k of r numbers
         self.project = nn.Linear(H * (r * (r - 1) // 2), d, bias=config.bias)  # step 6: W_plü, one for all lags
         self.gate = nn.Linear(2 * d, d, bias=config.bias)  # step 7: W_gate
-        # step 5 as a weighted mean: the weight of each lag at t comes from h_t (study variant)
-        self.lag_logits = nn.Linear(d, len(self.lags), bias=config.bias) if config.lag_weights == 'learned' else None
+        # partners (stage 4): K running summaries m_t^k of z_{<t}, each paired with z_t like a lag; decays
+        # γ = σ(θ), learned per layer (ema) or chosen by h_t (selective), θ initialised at 1 / (1 - γ) = τ
+        self.partners, K = config.partners, config.n_partners if config.partners != 'none' else 0
+        self.n_partners = K
+        self.decay_logits = nn.Parameter(torch.zeros(K)) if self.partners == 'ema' else None  # θ
+        self.decay = nn.Linear(d, K) if self.partners == 'selective' else None  # W_γ, b_γ
+        self.init_partners()
+        # step 5 as a weighted mean: the weight of each lag (and partner) at t comes from h_t (study variant)
+        self.lag_logits = nn.Linear(d, len(self.lags) + K, bias=config.bias) if config.lag_weights == 'learned' else None
         # for decoding one position at a time: where z_t and each lag's z lie in the ring, how many lags
-        # are valid at positions 0 .. max(lags) (all of them from max(lags) on), the Plücker pairs
-        keep, lag = max(self.lags), torch.tensor(self.lags)
-        self.register_buffer('ring_index', keep - torch.cat([torch.zeros(1, dtype=torch.long), lag]), persistent=False)
-        valid = torch.arange(keep + 1).view(-1, 1) >= lag  # (keep + 1, L)
+        # (and partners) are valid at positions 0 .. max(lags) (all of them from max(lags) on), the Plücker pairs
+        self.first_valid = self.lags + (1,) * K  # the first position of each lag's plane, then each partner's
+        keep, lag = max(self.lags), torch.tensor(self.first_valid)
+        self.register_buffer('ring_index', keep - torch.cat([torch.zeros(1, dtype=torch.long), lag[:len(self.lags)]]), persistent=False)
+        valid = torch.arange(keep + 1).view(-1, 1) >= lag  # (keep + 1, L + K)
         # tables, not Python values, so that a compiled step is one graph for every position (float:
         # dividing by it is cheaper, and counts up to 256 are exact even in bf16); at 0 no lag is valid
         self.register_buffer('lag_count', valid.sum(1).clamp_min(1).float(), persistent=False)  # every b, so w, is 0 there
         self.register_buffer('lag_floor', (~valid).float() * -1e30, persistent=False)  # as lag_weights' floor
         i, j = torch.triu_indices(r, r, 1)
         self.register_buffer('wedge_index', (torch.arange(H).view(-1, 1) * r * r + i * r + j).flatten(), persistent=False)
+
+    @torch.no_grad()
+    def init_partners(self):
+        """θ_k such that 1 / (1 - σ(θ_k)) = τ_k = 4^k, as b_γ for the selective partners (after the
+        model's init has set every bias: GPT calls this again)."""
+        theta = torch.log(4.0 ** torch.arange(1, self.n_partners + 1, dtype=torch.float64) - 1)
+        if self.decay_logits is not None:
+            self.decay_logits.copy_(theta)
+        if self.decay is not None:
+            self.decay.bias.copy_(theta)
+
+    def decay_of(self, hc):
+        """The logits of the partners' decays, γ = σ(logits): θ (1, 1, K), or W_γ h_t + b_γ (B, T, K)."""
+        logits = self.decay_logits.view(1, 1, -1) if self.decay is None else self.decay(hc)
+        return logits.float() if logits.element_size() < 4 else logits
+
+    def summaries(self, z, hc, cache=None):
+        """The partners m_t^k = γ_t^k m_{t-1}^k + (1 - γ_t^k) z_{t-1} of z (B, T, H, r), m_0 = 0: (B, T, K, H, r),
+        or None without partners. With a cache, z continues the positions it has seen: z_{t-1} of the
+        first new position is the ring's last, m_{t-1} the cache's 'm'."""
+        if self.partners == 'none':
+            return None
+        B, T, H, r = z.shape
+        logits = self.decay_of(hc)
+        log_gamma, one_minus = F.logsigmoid(logits), torch.sigmoid(-logits)
+        prev = z.new_zeros(B, 1, H, r) if cache is None or 'z' not in cache else cache['z'][:, -1:]
+        u = torch.cat([prev, z[:, :-1]], dim=1).view(B, T, H * r)  # z_{t-1}, 0 before position 0
+        m0 = cache.get('m') if cache is not None else None
+        m = running_summaries(u, log_gamma, one_minus, m0).view(B, T, -1, H, r)
+        if cache is not None:
+            cache['m'] = m[:, -1].reshape(B, -1, H * r)
+        return m
 
     def forward(self, h, reference=False, cache=None):
         B, T, _ = h.shape
@@ -155,17 +197,21 @@ class GrassmannMixer(nn.Module):
         z = self.reduce(hc)
         z = (z.float() if z.element_size() < 4 else z).view(B, T, self.n_subspaces, -1)  # (B, T, H, r)
         start = cache.get('n', 0) if cache is not None else 0
-        a = self.lag_weights(hc, start)  # (B, T, len(lags)), or None for the plain mean
+        a = self.lag_weights(hc, start)  # (B, T, L [+ K]), or None for the plain mean
+        # the partners: m (B, T, K, H, r) for the reference and decoding; in training LagMean computes
+        # them from the decays, to recompute them in backward rather than keep them
+        m = self.summaries(z, hc, cache) if reference or cache is not None else None
         if reference:
-            g = self.project(self.plucker_mean_reference(z, a).to(h.dtype))  # (B, T, d)
+            g = self.project(self.plucker_mean_reference(z, a, m).to(h.dtype))  # (B, T, d)
             alpha = torch.sigmoid(self.gate(torch.cat([h, g.to(h.dtype)], dim=-1)))
             return alpha * h + (1 - alpha) * g
         if cache is None:
-            g = self.project_wedge(z, self.lag_mean(F.pad(z, (0, 0, 0, 0, keep, 0)), a=a))  # (B, T, d)
+            decay = self.decay_of(hc) if self.n_partners else None
+            g = self.project_wedge(z, self.lag_mean(F.pad(z, (0, 0, 0, 0, keep, 0)), a=a, decay=decay))  # (B, T, d)
         else:  # decoding: all that earlier positions leave is the ring of their last max(lags) z
             past = cache.get('z', z.new_zeros(B, keep, *z.shape[2:]))  # (B, keep, H, r), zeros before position 0
             z_all = torch.cat([past, z], dim=1)  # (B, keep + T, H, r)
-            g = self.project_wedge(z, self.lag_mean(z_all, start, a))
+            g = self.project_wedge(z, self.lag_mean(z_all, start, a, m))
             cache['z'], cache['n'] = z_all[:, -keep:], start + T
         return GateMix.apply(h, hc, g, self.gate.weight, self.gate.bias)
 
@@ -179,11 +225,19 @@ class GrassmannMixer(nn.Module):
             cache['decode'] = self.decode_weights(h)
         w_in, b_in, w_out, b_out = cache['decode']
         B, H, keep, start, d = h.size(0), self.n_subspaces, max(self.lags), cache.get('n', 0), h.size(-1)
-        Hr, L = H * self.reduced_dim, len(self.lags) if self.lag_logits is not None else 0
-        pre = torch.add(F.linear(h, w_in), b_in)  # (B, 1, H·r + L + d): z, lag logits, the gate's h part
+        K, r = self.n_partners, self.reduced_dim
+        Hr, L = H * r, len(self.lags) + K if self.lag_logits is not None else 0
+        S = K if self.decay is not None else 0
+        pre = torch.add(F.linear(h, w_in), b_in)  # (B, 1, H·r + L + S + d): z, lag logits, decay logits, the gate's h part
         z = pre[..., :Hr].view(B, 1, H, -1)  # (B, 1, H, r), float32 at least
         z_all = torch.cat([cache['z'] if 'z' in cache else z.new_zeros(B, keep, H, z.size(-1)), z], dim=1)
         zy = z_all.index_select(1, self.ring_index)  # (B, 1 + L, H, r): z_t, then z_{t-Δ} (zeros before position 0)
+        if K:  # m_t = γ_t m_{t-1} + (1 - γ_t) z_{t-1}, z_{t-1} the ring's last (zeros at position 0)
+            logits = (self.decay_logits.view(1, -1) if S == 0 else pre[:, 0, Hr + L:Hr + L + S]).to(z.dtype)  # (1 or B, K)
+            m = torch.sigmoid(logits)[..., None] * cache.get('m', z.new_zeros(B, K, Hr)) \
+                + torch.sigmoid(-logits)[..., None] * z_all[:, keep - 1].reshape(B, 1, Hr)  # (B, K, H·r)
+            cache['m'] = m
+            zy = torch.cat([zy, m.view(B, K, H, r)], dim=1)  # (B, 1 + L' + K, H, r)
         dots = (zy * z).sum(-1, keepdim=True)  # z_t·z_t, then z_t·z_{t-Δ}
         zz = dots[:, :1]
         b = torch.addcmul(zy, dots / zz.clamp_min(1e-30), z, value=-1)  # 0 for z_t and before position 0
@@ -191,7 +245,7 @@ class GrassmannMixer(nn.Module):
         terms = b / norm.clamp_min(self.eps)  # (B, 1 + L, H, r); a b of 0 stays 0
         row = min(start, keep)  # the valid lags are those of position max(lags) from there on
         if L:  # learned weights: the softmax over the valid lags, as lag_weights()
-            a = torch.softmax(pre[:, 0, Hr:Hr + L] + self.lag_floor[row], dim=-1)  # (B, L)
+            a = torch.softmax(pre[:, 0, Hr:Hr + L] + self.lag_floor[row], dim=-1)  # (B, L + K)
             w = (terms[:, 1:] * a[..., None, None]).sum(1, keepdim=True)  # (B, 1, H, r)
         else:  # the plain mean over the k valid lags
             w = terms.sum(1, keepdim=True) / self.lag_count[row]
@@ -199,7 +253,7 @@ class GrassmannMixer(nn.Module):
         outer = z.unsqueeze(-1) * w.unsqueeze(-2)  # (B, 1, H, r, r)
         p = (outer - outer.mT).view(B, 1, -1).index_select(-1, self.wedge_index)  # (B, 1, H·C(r,2)): z ∧ w
         out = torch.add(F.linear(p.to(w_out.dtype), w_out), b_out)  # (B, 1, 2d): g, and the gate's g part
-        alpha = torch.sigmoid(pre[..., Hr + L:] + out[..., d:])
+        alpha = torch.sigmoid(pre[..., Hr + L + S:] + out[..., d:])
         return torch.lerp(out[..., :d], h if h.dtype == out.dtype else h.to(out.dtype), alpha).to(h.dtype)
 
     @torch.no_grad()
@@ -210,48 +264,53 @@ class GrassmannMixer(nn.Module):
         autocast is on, the biases (zeros without) in float32 at least."""
         d = self.gate.in_features // 2
         gate_h, gate_g = self.gate.weight[:, :d], self.gate.weight[:, d:]
-        first = [self.reduce] + ([self.lag_logits] if self.lag_logits is not None else [])
+        first = [m for m in (self.reduce, self.lag_logits, self.decay) if m is not None]
         w_in = torch.cat([m.weight for m in first] + [gate_h])
         w_out = torch.cat([self.project.weight, gate_g @ self.project.weight])
         if self.gate.bias is not None:
             b_in = torch.cat([m.bias for m in first] + [self.gate.bias])
             b_out = torch.cat([self.project.bias, gate_g @ self.project.bias])
-        else:
+        else:  # zeros, but for b_γ, which the selective partners have even without biases (it sets their init)
             b_in, b_out = w_in.new_zeros(w_in.size(0)), w_out.new_zeros(w_out.size(0))
+            if self.decay is not None:
+                b_in[-d - self.decay.out_features:-d] = self.decay.bias
         cast, dtype = autocast_of(h), torch.promote_types(h.dtype, torch.float32)
         w_in, w_out = (w if cast is None else w.to(cast) for w in (w_in, w_out))
         return w_in, b_in.to(dtype), w_out, b_out.to(dtype)
 
     def lag_weights(self, h, start=0):
-        """Learned lag weights a_t = softmax over the lags valid at t of W_lag h_t + b_lag, (B, T, L);
-        lags reaching before position 0 get no weight, and position 0 none at all (so p̄_0 = 0)."""
+        """Learned lag weights a_t = softmax over the lags (and partners) valid at t of W_lag h_t + b_lag,
+        (B, T, L [+ K]); lags reaching before position 0 get no weight, and position 0 none at all (so p̄_0 = 0)."""
         if self.lag_logits is None:
             return None
         pos = torch.arange(start, start + h.size(1), device=h.device).view(-1, 1)
-        valid = pos >= torch.tensor(self.lags, device=h.device)  # (T, L)
+        valid = pos >= torch.tensor(self.first_valid, device=h.device)  # (T, L [+ K])
         # a finite floor, not -inf: at t = 0 every lag is invalid, and softmax of all -inf is NaN
         logits = self.lag_logits(h)
         a = torch.softmax((logits.float() if logits.element_size() < 4 else logits).masked_fill(~valid, -1e30), dim=-1)
         return a * valid
 
-    def lag_mean(self, z_all, start=0, a=None):
+    def lag_mean(self, z_all, start=0, a=None, m=None, decay=None):
         """Steps 2-5 without a Plücker vector per lag. The wedge is bilinear and z_t ∧ z_t = 0, so the
         mean of the normalised wedges z_t ∧ z_{t-Δ} is z_t ∧ w_t, w_t = mean_Δ b_Δ / ‖z_t ∧ z_{t-Δ}‖,
         with b_Δ the part of z_{t-Δ} orthogonal to z_t; and ‖z_t ∧ z_{t-Δ}‖ = ‖z_t‖ ‖b_Δ‖ (Lagrange's
         identity, in the form that does not cancel: a near-parallel pair stays a small, exact b_Δ).
         z_all (B, keep + T, H, r): the max(lags) = keep positions before `start` (zeros before position 0),
         then the T positions start .. start+T-1 whose w (B, T, H, r) is returned. With lag weights a
-        (B, T, L) the mean becomes the weighted sum Σ_Δ a_Δ b_Δ / ‖z_t ∧ z_{t-Δ}‖."""
+        (B, T, L) the mean becomes the weighted sum Σ_Δ a_Δ b_Δ / ‖z_t ∧ z_{t-Δ}‖. Partners m (B, T, K, H, r)
+        are K more terms, read like lags (b the part of m_t orthogonal to z_t), valid from position 1; or,
+        from position 0 on, their decays' logits `decay` (see LagMean)."""
         keep = max(self.lags)
         T = z_all.size(1) - keep
         pos = torch.arange(start, start + T, device=z_all.device)
-        valid = (pos >= torch.tensor(self.lags, device=z_all.device).view(-1, 1)).to(z_all.dtype)  # (L, T)
+        valid = (pos >= torch.tensor(self.first_valid, device=z_all.device).view(-1, 1)).to(z_all.dtype)  # (L [+ K], T)
         if a is None:  # the mean over the valid lags; none valid (t = 0): w = 0, so p̄ = 0
             weights = (valid / valid.sum(0).clamp_min(1))[..., None, None, None]  # (L, T, 1, 1, 1)
         else:
             weights = a.permute(2, 1, 0)[..., None, None]  # (L, T, B, 1, 1)
         # time outermost, so that each lag is a slice
-        w = LagMean.apply(z_all.transpose(0, 1).contiguous(), weights, self.lags, self.eps ** 2)
+        m = None if m is None else m.permute(2, 1, 0, 3, 4).contiguous()  # (K, T, B, H, r)
+        w = LagMean.apply(z_all.transpose(0, 1).contiguous(), weights, self.lags, self.eps ** 2, m, decay)
         return w.transpose(0, 1)  # (B, T, H, r)
 
     def plucker_mean(self, z):
@@ -269,9 +328,9 @@ class GrassmannMixer(nn.Module):
             return self.project(plucker(z, w).flatten(-2).to(self.reduce.weight.dtype))
         return WedgeProject.apply(z, w, self.project.weight, self.project.bias)
 
-    def plucker_mean_reference(self, z, a=None):
-        """Steps 2-5 as the spec writes them: a normalised Plücker vector per lag and subspace, then
-        their mean (or their sum weighted by a), the subspaces concatenated: (B, T, H·C(r,2))."""
+    def plucker_mean_reference(self, z, a=None, m=None):
+        """Steps 2-5 as the spec writes them: a normalised Plücker vector per lag (and partner m, (B, T, K, H, r))
+        and subspace, then their mean (or their sum weighted by a), the subspaces concatenated: (B, T, H·C(r,2))."""
         B, T, H, r = z.shape
         total, count = z.new_zeros(B, T, H, r * (r - 1) // 2), torch.zeros(T, 1, 1, device=z.device)
         for k, lag in enumerate(self.lags):
@@ -281,6 +340,11 @@ class GrassmannMixer(nn.Module):
             p = F.pad(p / p.norm(dim=-1, keepdim=True).clamp_min(self.eps), (0, 0, 0, 0, lag, 0))
             total = total + (p if a is None else a[..., k, None, None] * p)
             count[lag:] += 1
+        for k in range(0 if m is None else m.size(2)):  # partner k: span(z_t, m_t^k), valid from t = 1
+            p = plucker(z[:, 1:], m[:, 1:, k])
+            p = F.pad(p / p.norm(dim=-1, keepdim=True).clamp_min(self.eps), (0, 0, 0, 0, 1, 0))
+            total = total + (p if a is None else a[..., len(self.lags) + k, None, None] * p)
+            count[1:] += 1
         return (total / count.clamp_min(1) if a is None else total).flatten(-2)
 
 
@@ -334,6 +398,9 @@ class GPT(nn.Module):
         self.transformer.wte.weight = self.lm_head.weight  # tied: the paper's counts only add up this way
         if config.init == 'normal':
             self.apply(self._init_weights)
+            for m in self.modules():  # the partners' decays start at their τ, not at the zero bias
+                if isinstance(m, GrassmannMixer):
+                    m.init_partners()
         else:  # PyTorch's defaults, as the seed ran them: its head is tied to the N(0, 1) token table, so
             # the tied matrix is the embedding's (logits of std ~sqrt(d), an initial loss of ~150 nats)
             torch.nn.init.normal_(self.transformer.wte.weight, mean=0.0, std=1.0)
@@ -403,10 +470,17 @@ class GPT(nn.Module):
             if cfg.mixer == 'attention':
                 total += 2 * d * 3 * d + 2 * d * d + 2 * 2 * seq_len * d  # qkv, proj, q·k and att·v
                 continue
-            pairs, L = r * (r - 1) // 2, len(cfg.layer_lags(layer))
+            K = cfg.n_partners if cfg.partners != 'none' else 0
+            pairs, L = r * (r - 1) // 2, len(cfg.layer_lags(layer)) + K
             total += 2 * d * H * r + 2 * H * pairs * d + 2 * 2 * d * d  # reduce, project, gate
-            total += H * (3 * pairs + 4 * r * L)  # wedge z_t ∧ w_t; per lag a dot and an axpy
+            total += H * (3 * pairs + 4 * r * L)  # wedge z_t ∧ w_t; per lag (and partner) a dot and an axpy
             total += 2 * d * L if cfg.lag_weights == 'learned' else 0  # the lag logits
+            total += 2 * d * K if cfg.partners == 'selective' else 0  # the decay logits
+            # the partners' recurrence as the chunked matmuls run it: C = min(64, T) inputs per summary, and
+            # the chunks' states carried across (n of them, where there are several)
+            C = min(64, seq_len)
+            n = -(-seq_len // C)
+            total += 2 * K * H * r * C + (2 * K * H * r * n * n / seq_len if n > 1 else 0)
         return 3 * total
 
     def estimate_mfu(self, seq_len, tokens_per_s, device, dtype):

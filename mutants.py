@@ -41,7 +41,8 @@ MUTANTS = {
     'gate_input_order': ('mixer_ops.py', 'F.linear(torch.cat([hc, g.to(hc.dtype)], dim=-1), weight, bias)',
                          'F.linear(torch.cat([g.to(hc.dtype), hc], dim=-1), weight, bias)', 'test_model.py'),
     'mean_over_all_lags': ('model.py', 'valid / valid.sum(0).clamp_min(1)', 'valid / len(self.lags)', 'test_model.py'),
-    'strict_valid_lag': ('model.py', 'valid = (pos >= torch.tensor(self.lags', 'valid = (pos > torch.tensor(self.lags', 'test_model.py'),
+    'strict_valid_lag': ('model.py', 'valid = (pos >= torch.tensor(self.first_valid, device=z_all.device)',
+                         'valid = (pos > torch.tensor(self.first_valid, device=z_all.device)', 'test_model.py'),
     'lag_reads_t_plus_1': ('mixer_ops.py', 'torch.arange(T, device=z_all.device) + keep - torch.tensor',
                            'torch.arange(T, device=z_all.device) + keep + 1 - torch.tensor', 'test_model.py'),
     # the lean mixer's hand-written backward passes and decoding step (issue 15)
@@ -144,6 +145,23 @@ MUTANTS = {
     'results_forget_code': ('train.py', "'code': code, 'data': data_identity,", "'code': None, 'data': data_identity,",
                             'test_train.py -k short_run'),
     'compare_ignores_data': ('compare.py', '    if len(data) > 1:', '    if False:', 'test_eval.py -k different_data'),
+    # stage 4, the partners (issue 23)
+    'partner_reads_z_t': ('mixer_ops.py', 'u = z_all[keep - 1:keep - 1 + T].transpose(0, 1).reshape(B, T, H * r)',
+                          'u = z_all[keep:keep + T].transpose(0, 1).reshape(B, T, H * r)', 'test_model.py'),
+    'partner_decay_swapped': ('mixer_ops.py', 'running_summaries(u, F.logsigmoid(decay), torch.sigmoid(-decay))',
+                              'running_summaries(u, F.logsigmoid(-decay), torch.sigmoid(decay))', 'test_model.py'),
+    'partner_tau_init': ('model.py', 'torch.log(4.0 ** torch.arange(1,', 'torch.log(2.0 ** torch.arange(1,', 'test_model.py'),
+    'partner_adjoint_not_shifted': ('mixer_ops.py', 'next_lg = F.pad(lg[:, 1:], (0, 0, 0, 1))', 'next_lg = lg', 'test_model.py'),
+    'partner_grad_u_offset': ('mixer_ops.py', 'grad_all[keep - 1:keep - 1 + T] += grad_u', 'grad_all[keep:keep + T] += grad_u',
+                              'test_model.py'),
+    'partner_chunks_not_carried': ('mixer_ops.py', 'm = m + L.exp().unsqueeze(-1) * enter.unsqueeze(-2)', 'm = m', 'test_model.py'),
+    'selective_ignores_h': ('model.py', 'logits = self.decay_logits.view(1, 1, -1) if self.decay is None else self.decay(hc)',
+                            'logits = self.decay_logits.view(1, 1, -1) if self.decay is None else self.decay.bias.view(1, 1, -1)',
+                            'test_model.py'),
+    'decode_partner_state_lost': ('model.py', "            cache['m'] = m\n", "            pass\n", 'test_model.py'),
+    'partner_init_overwritten': ('model.py', "                    m.init_partners()", "                    pass", 'test_model.py'),
+    'bench_partners_not_in_child': ('bench.py', "            f'--partners={args.partners}']", "            ]", 'test_bench.py'),
+    'sprint_tunes_to_worst_dropout': ('sprint.py', 'p = min(best, key=best.get)', 'p = max(best, key=best.get)', 'test_train.py -k sprint_runs'),
 }
 
 

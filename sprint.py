@@ -55,7 +55,12 @@ PREFLIGHT = ('paper_attention_l6', 'paper_grassmann_l6')
 # as it ran; config/seed/)
 PRIORITY = ('paper_attention_l6', 'paper_grassmann_l6', 'study/grassmann_post_all', 'study/grassmann_pre_all_learned',
             'seed/attention', 'seed/grassmann')
-RUNS = [(c, s) for s in (42, 43, 44) for c in PRIORITY]
+# Then stage 4's regularisation grid (issue 23): post-norm attention and the best Grassmann arm so far at
+# dropout 0.1, 0.2 and 0.3, seed 42; once those six are committed under TUNED_DIR (the new units' GPU runs),
+# seeds 43 and 44 of each model at its own best dropout (tuned_runs() reads them; seeds 43, 44 wait till then)
+TUNED, DROPOUTS = ('study/attention_post', 'study/grassmann_pre_all_learned_sub4'), ('0.1', '0.2', '0.3')
+TUNED_DIR = os.path.join(ROOT, 'results', 'gpu', 'unk-one-token', 'runs')
+RUNS = [(c, s) for s in (42, 43, 44) for c in PRIORITY] + [(f'{c}+tuned/dropout{p}', 42) for p in DROPOUTS for c in TUNED]
 # sha256 of epoch 0's block order (seed 42) as a CPU computes it, by number of training blocks
 ORDER_SHA256 = {18547: '02dc8e13a7e6a48263b6a649673992b2fafd33e5bfc4ccd1916efe018d45ca4d',  # wikitext2_bert, block 128, <unk> spelled out
                 17277: 'e8a28e5238f5d5eba263eab04770597da87700947ecad5d36d60e20e598eff56'}  # the same, one token per <unk>
@@ -65,6 +70,28 @@ TINY = ['--n_layer=1', '--n_embd=32', '--n_head=2', '--reduced_dim=8', '--block_
 
 
 LOG = []  # the open sprint.log
+
+
+def run_name(config, seed):
+    """A run's folder: 'study/attention_post+tuned/dropout0.2', 42 -> 'study_attention_post_tuned_dropout0.2-seed42'."""
+    return f"{config.replace('/', '_').replace('+', '_')}-seed{seed}"
+
+
+def tuned_runs(runs_dir=TUNED_DIR):
+    """Seeds 43 and 44 of each TUNED model at the dropout whose seed-42 run (complete, in runs_dir) had the
+    best validation perplexity; none for a model until all of its DROPOUTS have such a run."""
+    runs = []
+    for c in TUNED:
+        best = {}
+        for p in DROPOUTS:
+            path = os.path.join(runs_dir, run_name(f'{c}+tuned/dropout{p}', 42), 'results.json')
+            results = json.load(open(path)) if os.path.exists(path) else {}
+            if results.get('completed'):
+                best[p] = results['best']['val_ppl']
+        if len(best) == len(DROPOUTS):
+            p = min(best, key=best.get)
+            runs += [(f'{c}+tuned/dropout{p}', s) for s in (43, 44)]
+    return runs
 
 
 def config_files(config):
@@ -162,7 +189,7 @@ def run_all(args, runs, deadline, check=None):
         active = [a for a, code in zip(active, codes) if code is None]
         while pending and len(active) < args.parallel and deadline - time.time() > args.min_run_s:
             config, seed, mode = pending.pop(0)
-            name = f"{config.replace('/', '_').replace('+', '_')}-seed{seed}"
+            name = run_name(config, seed)
             out_dir = os.path.join(args.work, 'runs', name)
             os.makedirs(out_dir, exist_ok=True)
             cmd = [sys.executable, os.path.join(ROOT, 'train.py'), *config_files(config),
@@ -290,7 +317,7 @@ def main():
     for d in (args.out, args.work):
         os.makedirs(d, exist_ok=True)
     LOG.append(open(os.path.join(args.work, 'sprint.log'), 'w'))
-    runs = [(c, int(s)) for c, s in (r.split(':') for r in args.runs.split(','))] if args.runs else RUNS
+    runs = [(c, int(s)) for c, s in (r.split(':') for r in args.runs.split(','))] if args.runs else RUNS + tuned_runs()
     log(f"sprint: {len(runs)} runs by priority, {args.parallel} at a time, deadline in {args.deadline_s:.0f} s, out {args.out}")
     report = {}
 

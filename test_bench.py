@@ -49,6 +49,15 @@ def test_bench_writes_rows_table_and_plot(tmp_path):
     assert (tmp_path / 'bench.png').stat().st_size > 0
 
 
+
+def test_bench_measures_the_partners_when_asked(tmp_path):
+    """--partners reaches the Grassmann model of every per-length child (and only it), in training and decoding."""
+    p, _ = run_bench(tmp_path, '--partners=selective', '--seq_lens=16,80', '--tokens=160', '--repeats=1', '--device=cpu',
+                     f'--json={tmp_path / "bench.json"}', '--plot=')
+    rows = json.load(open(tmp_path / 'bench.json'))
+    assert {(r['mixer'], r['partners']) for r in rows} == {('attention', 'none'), ('grassmann', 'selective')}
+    assert {r['seq_len'] for r in rows} == {16, 80} and 'Grassmann partners=selective' in p.stdout
+
 def test_bench_generate_times_both_models_at_each_length(tmp_path):
     p, wall = run_bench(tmp_path, '--generate', '--gen_lens=32,96', '--gen_batches=1', '--recompute_max=32', '--repeats=1',
                         '--device=cpu', '--dtype=float32', '--json', str(tmp_path / 'gen.json'), '--plot=')

@@ -13,13 +13,15 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench import memory_mb
-from mixer_ops import GateMix, LagMean, WedgeProject, lag_terms
+from mixer_ops import GateMix, LagMean, WedgeProject, lag_terms, running_summaries, summaries_of
 from model import GPT, CausalSelfAttention, GPTConfig, GrassmannMixer, plucker
 
 PAPER_LAGS = (1, 2, 4, 8, 12, 16)
 MIXERS, NORMS = ('attention', 'grassmann'), ('post', 'pre')
 # the paper's mixer, then the study's variants: several subspaces, learned lag weights, both
 VARIANTS = [dict(), dict(n_subspaces=3), dict(lag_weights='learned'), dict(n_subspaces=2, lag_weights='learned')]
+# stage 4: running summaries of the past (partners), which read beyond the lags by design
+PARTNERS = [dict(partners='ema'), dict(partners='selective', n_subspaces=2, lag_weights='learned')]
 
 
 def tiny(**kw):
@@ -86,6 +88,23 @@ def test_study_variants_are_causal_and_see_exactly_their_lags(variant):
     assert positions_seen(model, t=30) == {1, 2, 3, 4, 6}
 
 
+
+@pytest.mark.parametrize('partners', ('ema', 'selective'))
+def test_partners_read_the_whole_past_and_never_the_future(partners):
+    """One layer with the one lag 1: without partners position t reads t-1 only; a running summary
+    carries every earlier position to it (the reach the lags lack), and still nothing after t."""
+    torch.manual_seed(0)
+    model = tiny(n_layer=1, lags=(1,), partners=partners)
+    assert positions_seen(model, t=30) == set(range(1, 31))
+    assert positions_seen(tiny(n_layer=1, lags=(1,)), t=30) == {1}
+    idx = torch.randint(0, 50, (2, 40))
+    base = all_logits(model, idx)
+    changed = idx.clone()
+    changed[:, 20:] = (changed[:, 20:] + 1) % 50
+    out = all_logits(model, changed)
+    torch.testing.assert_close(out[:, :20], base[:, :20], rtol=0, atol=0)
+    assert not torch.allclose(out[:, 20], base[:, 20])
+
 def test_layer_schedule_gives_each_layer_its_own_lag():
     torch.manual_seed(0)
     cfg = GPTConfig(n_layer=12, n_embd=32, n_head=4, reduced_dim=8, lags=PAPER_LAGS, lag_schedule='layer', dropout=0.0)
@@ -138,23 +157,34 @@ def test_plucker_is_antisymmetric_and_basis_covariant():
 
 def spec_mixer(mixer, h, H=1, learned=False):
     """Steps 1-8 of the spec written out with loops over positions, lags and subspaces; with learned
-    lag weights, step 5 is a softmax over the lags valid at t of W_lag h_t + b_lag."""
+    lag weights, step 5 is a softmax over the lags valid at t of W_lag h_t + b_lag. Partners (stage 4):
+    m_t^k = γ_t^k m_{t-1}^k + (1 - γ_t^k) z_{t-1}, m_0 = 0, γ = σ(θ) or σ(W_γ h_t + b_γ), each plane
+    span(z_t, m_t^k) one more term of step 5 from t = 1 on (logit row L + k)."""
     r = mixer.reduce.out_features // H
     B, T, _ = h.shape
+    K, L = mixer.n_partners, len(mixer.lags)
+    zs = [F.linear(h, mixer.reduce.weight[k * r:(k + 1) * r], mixer.reduce.bias[k * r:(k + 1) * r]) for k in range(H)]
+    ms = [[torch.zeros(B, r, dtype=h.dtype) for _ in range(K)] for _ in range(H)]  # m_0 of each subspace and partner
     out = torch.empty_like(h)
     for t in range(T):
+        if K and t >= 1:
+            theta = mixer.decay_logits.expand(B, K) if mixer.partners == 'ema' else mixer.decay(h[:, t])  # (B, K)
+            gamma = torch.sigmoid(theta)
+            ms = [[gamma[:, j:j + 1] * ms[k][j] + (1 - gamma[:, j:j + 1]) * zs[k][:, t - 1] for j in range(K)] for k in range(H)]
         valid = [lag for lag in mixer.lags if t - lag >= 0]
-        if learned and valid:
-            logits = mixer.lag_logits(h[:, t])[:, [mixer.lags.index(lag) for lag in valid]]  # (B, valid)
+        rows = [mixer.lags.index(lag) for lag in valid] + ([L + j for j in range(K)] if t >= 1 else [])
+        if learned and rows:
+            logits = mixer.lag_logits(h[:, t])[:, rows]  # (B, valid)
             weight = logits.exp() / logits.exp().sum(-1, keepdim=True)
         else:
-            weight = torch.full((B, len(valid)), 1.0 / max(len(valid), 1), dtype=h.dtype)
+            weight = torch.full((B, len(rows)), 1.0 / max(len(rows), 1), dtype=h.dtype)
         pbars = []
         for k in range(H):  # subspace k: rows k·r .. (k+1)·r - 1 of W_red
-            z = F.linear(h, mixer.reduce.weight[k * r:(k + 1) * r], mixer.reduce.bias[k * r:(k + 1) * r])
+            z = zs[k]
             pbar = torch.zeros(B, r * (r - 1) // 2, dtype=h.dtype)
-            for v, lag in enumerate(valid):
-                p = plucker(z[:, t], z[:, t - lag])
+            partners = [ms[k][j] for j in range(K)] if t >= 1 else []
+            for v, other in enumerate([z[:, t - lag] for lag in valid] + partners):
+                p = plucker(z[:, t], other)
                 pbar = pbar + weight[:, v:v + 1] * p / p.norm(dim=-1, keepdim=True).clamp_min(mixer.eps)
             pbars.append(pbar)
         g = mixer.project(torch.cat(pbars, dim=-1))
@@ -163,7 +193,7 @@ def spec_mixer(mixer, h, H=1, learned=False):
     return out
 
 
-@pytest.mark.parametrize('variant', VARIANTS)
+@pytest.mark.parametrize('variant', VARIANTS + PARTNERS)
 @pytest.mark.parametrize('schedule', ('all', 'layer'))
 def test_mixer_matches_spec_written_out(schedule, variant):
     torch.manual_seed(0)
@@ -178,6 +208,10 @@ def test_mixer_matches_spec_written_out(schedule, variant):
     torch.testing.assert_close(mixer(h, reference=True), expected)
     if cfg.lag_weights == 'learned' and len(mixer.lags) > 1:  # the weights must matter, or the test says nothing
         torch.nn.init.normal_(mixer.lag_logits.weight, std=1.0)
+        assert not torch.allclose(mixer(h), expected)
+    if cfg.partners != 'none':  # and so must the decays
+        with torch.no_grad():
+            (mixer.decay_logits if cfg.partners == 'ema' else mixer.decay.bias).add_(1.0)
         assert not torch.allclose(mixer(h), expected)
 
 
@@ -198,9 +232,10 @@ def values_and_gradients(mixer, h, reference):
     return [y, x.grad] + [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in mixer.parameters()]
 
 
-@pytest.mark.parametrize('variant', VARIANTS)
+@pytest.mark.parametrize('variant', VARIANTS + PARTNERS)
 @pytest.mark.parametrize('schedule', ('all', 'layer'))
-# short inputs take project_wedge's Plücker-vector path, long ones (B·T > r²) its outer-product path
+# short inputs take project_wedge's Plücker-vector path, long ones (B·T > r²) its outer-product path;
+# partners run in chunks of 64 positions: 200 crosses three chunk boundaries
 @pytest.mark.parametrize('T', (1, 2, 3, 17, 64, 200))
 def test_fast_mixer_equals_reference_values_and_gradients(schedule, T, variant):
     torch.manual_seed(T)
@@ -279,6 +314,49 @@ def test_lag_mean_backward_equals_autograd(learned):
         torch.testing.assert_close(f, a, rtol=1e-10, atol=1e-10)
 
 
+
+@pytest.mark.parametrize('shared', (True, False))  # the ema's decays (one per summary) or the selective's (per position)
+@pytest.mark.parametrize('T', (9, 150))  # one chunk of the recurrence, or three
+def test_lag_mean_with_partners_backward_equals_autograd(shared, T):
+    """The partners inside LagMean: computed from the decays' logits, recomputed in backward and
+    differentiated by hand (the adjoint recurrence), against autograd through the same forward."""
+    torch.manual_seed(T)
+    lags, eps2, K = (1, 2, 5), 1e-12, 3
+    B, H, r = 3, 2, 4
+    z_all = F.pad(torch.randn(T, B, H, r, dtype=torch.float64), (0, 0, 0, 0, 0, 0, max(lags), 0))
+    weights = torch.rand(len(lags) + K, T, B, 1, 1, dtype=torch.float64)
+    decay = torch.randn(1 if shared else B, 1 if shared else T, K, dtype=torch.float64) + 1.0
+
+    def by_autograd(z_all, weights, decay):
+        _, _, _, _, b, _, n2 = lag_terms(z_all, lags, summaries_of(z_all, lags, decay))
+        return (weights * (b / n2.clamp_min(eps2).sqrt())).sum(0)
+    upstream = torch.randn(T, B, H, r, dtype=torch.float64)
+    fast = grads_of(lambda z_all, weights, decay: LagMean.apply(z_all, weights, lags, eps2, None, decay),
+                    (z_all, weights, decay), upstream)
+    for f, a in zip(fast, grads_of(by_autograd, (z_all, weights, decay), upstream)):
+        torch.testing.assert_close(f, a, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('T, chunk', [(10, 4), (130, 64), (7, 64), (200, 16)])
+@pytest.mark.parametrize('per_summary', (False, True))  # u shared by the K summaries (z_{t-1}), or one each
+def test_running_summaries_follow_the_recurrence_written_out(T, chunk, per_summary):
+    """The chunked form against m_t = γ_t m_{t-1} + (1 - γ_t) u_t one position at a time, from a given
+    m0 and from zeros, with decays shared by the batch and per position."""
+    torch.manual_seed(T)
+    B, K, N = 2, 3, 5
+    u = torch.randn(B, T, K, N, dtype=torch.float64) if per_summary else torch.randn(B, T, N, dtype=torch.float64)
+    for Bd, Td in ((1, 1), (B, T)):
+        logits = 2 * torch.randn(Bd, Td, K, dtype=torch.float64)
+        for m0 in (None, torch.randn(B, K, N, dtype=torch.float64)):
+            m = torch.zeros(B, K, N, dtype=torch.float64) if m0 is None else m0
+            gamma = torch.sigmoid(logits).expand(B, T, K)
+            expected = []
+            for t in range(T):
+                m = gamma[:, t, :, None] * m + (1 - gamma[:, t, :, None]) * (u[:, t] if per_summary else u[:, t, None])
+                expected.append(m)
+            out = running_summaries(u, F.logsigmoid(logits), torch.sigmoid(-logits), m0, chunk)
+            torch.testing.assert_close(out, torch.stack(expected, 1), rtol=1e-10, atol=1e-10)
+
 def test_wedge_project_and_gate_mix_backward_equal_autograd():
     torch.manual_seed(0)
     B, T, H, r, d = 2, 5, 2, 4, 8
@@ -329,11 +407,15 @@ def test_grassmann_mixer_keeps_no_more_for_backward_than_attention(dtype):
     cfg = GPTConfig(block_size=128)
     h = torch.randn(32, 128, 256, requires_grad=True)  # a training batch; the few tokens of decoding take another path
     ctx = torch.autocast('cpu', dtype=torch.bfloat16, enabled=dtype == 'bfloat16')
+    # the study's stage-4 arms too: their partners are recomputed in backward, not kept
+    arms = {p: GPTConfig(block_size=128, n_subspaces=4, reduced_dim=16, lag_weights='learned', partners=p)
+            for p in ('ema', 'selective')}
     calls = dict(attention=lambda: CausalSelfAttention(cfg)(h), grassmann=lambda: GrassmannMixer(cfg, cfg.lags)(h),
-                 reference=lambda: GrassmannMixer(cfg, cfg.lags)(h, reference=True))
+                 reference=lambda: GrassmannMixer(cfg, cfg.lags)(h, reference=True),
+                 **{p: (lambda c=c: GrassmannMixer(c, c.lags)(h)) for p, c in arms.items()})
     with ctx:  # what bench.py reports on a CPU: the bytes each call keeps for backward
         kept = {name: memory_mb(call, call, 'cpu') for name, call in calls.items()}
-    assert kept['grassmann'] <= kept['attention'] < kept['reference'], kept
+    assert max(kept['grassmann'], kept['ema'], kept['selective']) <= kept['attention'] < kept['reference'], kept
 
 # -----------------------------------------------------------------------------
 # no NaN or Inf where the plane is undefined
@@ -389,6 +471,11 @@ def test_parameter_counts_match_the_spec(mixer, per_block, mixer_only, total_ber
     (dict(lag_weights='learned'), 12_616_420),  # + 6 x 256 + 6 per layer
     (dict(lags=(1, 2, 4)), 12_607_168),  # lags have no parameters
     (dict(lags=(1, 2, 4, 8, 16, 32, 64), lag_weights='learned'), 12_617_962),  # + 7 x 256 + 7 per layer
+    (dict(partners='ema'), 12_607_186),  # + K = 3 decays per layer
+    (dict(partners='selective'), 12_611_794),  # + K (d + 1) = 771 per layer
+    # the study's stage-4 arms: + K rows of W_lag (771) per layer, then the decays
+    (dict(n_subspaces=4, reduced_dim=16, lag_weights='learned', norm='pre', partners='ema'), 12_645_832),
+    (dict(n_subspaces=4, reduced_dim=16, lag_weights='learned', norm='pre', partners='selective'), 12_650_440),
 ])
 def test_study_variant_parameter_counts_match_the_spec(variant, total):
     assert GPT(GPTConfig(mixer='grassmann', vocab_size=30522, **variant)).num_params() == total
@@ -421,7 +508,25 @@ def test_torch_init_is_pytorchs_defaults_with_the_tied_matrix_normal(mixer):
             assert (m.weight == 1).all() and (m.bias == 0).all()
 
 
-@pytest.mark.parametrize('mixer, variant', [('attention', {})] + [('grassmann', v) for v in VARIANTS])
+
+@pytest.mark.parametrize('init', ('normal', 'torch'))
+@pytest.mark.parametrize('partners', ('ema', 'selective'))
+def test_partners_decays_start_at_their_time_scales(init, partners):
+    """γ_k = σ(θ_k) with 1 / (1 - γ_k) = τ_k = 4, 16, 64 in every layer, under either init (the model's
+    init zeroes or draws every bias, b_γ included, so the decays are set after it); W_γ at the init's
+    usual scale, so that at the start the selective decays are the ema's, nudged by h_t."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=30522, partners=partners, init=init))
+    for block in model.transformer.h:
+        mixer = block.mixer
+        theta = mixer.decay_logits if partners == 'ema' else mixer.decay.bias
+        tau = 1 / (1 - torch.sigmoid(theta.double()))  # θ is stored in float32
+        torch.testing.assert_close(tau, torch.tensor([4.0, 16.0, 64.0], dtype=torch.float64), rtol=1e-6, atol=0)
+        if partners == 'selective':
+            std = mixer.decay.weight.std().item()
+            assert abs(std - (0.02 if init == 'normal' else 1 / math.sqrt(3 * 256))) < 0.003, std
+
+@pytest.mark.parametrize('mixer, variant', [('attention', {})] + [('grassmann', v) for v in VARIANTS + PARTNERS])
 def test_flops_per_token_counts_every_matmul(mixer, variant):
     model = tiny(mixer=mixer, n_layer=3, **variant)
     B, T = 2, 40  # B·T > r², so the mixer takes its outer-product path
@@ -437,7 +542,8 @@ def test_flops_per_token_counts_every_matmul(mixer, variant):
         # count the architecture's work, not that implementation's extra inputs
         matmul_fwd -= 2 * H * (r * r - pairs) * cfg.n_embd * cfg.n_layer
         # the Plücker terms are not matmuls, so the counter cannot see them
-        elementwise = 3 * H * (3 * pairs + 4 * r * len(cfg.lags)) * cfg.n_layer
+        K = cfg.n_partners if cfg.partners != 'none' else 0  # a partner's plane costs what a lag's does
+        elementwise = 3 * H * (3 * pairs + 4 * r * (len(cfg.lags) + K)) * cfg.n_layer
     assert model.flops_per_token(T) == 3 * matmul_fwd + elementwise
 
 # -----------------------------------------------------------------------------
@@ -509,7 +615,7 @@ def test_optimizer_decays_every_parameter_in_the_seed_recipe():
 @pytest.mark.parametrize('field, value', [
     ('mixer', 'mamba'), ('norm', 'sandwich'), ('lags', (1, 0, 4)), ('lags', ()), ('n_head', 3),
     ('reduced_dim', 1), ('lag_schedule', 'random'), ('vocab_size', 'abc'), ('n_layer', 2.5), ('n_embd', True),
-    ('n_subspaces', 0), ('lag_weights', 'attention'), ('init', 'xavier'),
+    ('n_subspaces', 0), ('lag_weights', 'attention'), ('init', 'xavier'), ('partners', 'lstm'), ('n_partners', 0),
 ])
 def test_bad_config_values_raise_a_clear_error(field, value):
     with pytest.raises(ValueError, match=field):
@@ -536,7 +642,7 @@ def test_mfu_uses_the_device_peak_and_refuses_to_guess(monkeypatch):
 
 
 @pytest.mark.parametrize('mixer, schedule, variant', [('attention', 'all', {}), ('grassmann', 'all', {}), ('grassmann', 'layer', {})]
-                         + [('grassmann', 'all', v) for v in VARIANTS[1:]])
+                         + [('grassmann', 'all', v) for v in VARIANTS[1:] + PARTNERS])
 @pytest.mark.parametrize('norm', NORMS)
 @pytest.mark.parametrize('pos_emb', (True, False))
 def test_incremental_decoding_gives_the_full_forward_logits(mixer, schedule, variant, norm, pos_emb):
@@ -563,7 +669,7 @@ def with_biases(mixer):
     return mixer
 
 
-@pytest.mark.parametrize('variant', VARIANTS + [dict(bias=False)])
+@pytest.mark.parametrize('variant', VARIANTS + PARTNERS + [dict(bias=False), dict(bias=False, partners='selective')])
 def test_mixer_decoding_step_equals_its_full_forward(variant):
     """decode_step's fused matmuls against the full forward, with non-zero biases (a tiny model's are
     zero, which would hide a missing bias term), from position 0 on."""
@@ -576,7 +682,7 @@ def test_mixer_decoding_step_equals_its_full_forward(variant):
     torch.testing.assert_close(steps, mixer(h), rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize('variant', VARIANTS[:3])
+@pytest.mark.parametrize('variant', VARIANTS[:3] + PARTNERS)
 @pytest.mark.parametrize('mode', ('autocast', 'bf16_weights'))
 def test_mixer_decoding_step_in_bf16_follows_its_full_forward(variant, mode):
     """In bf16 (under autocast, or a model cast to bf16) decode_step's matmuls run in bf16 but its
@@ -597,17 +703,19 @@ def test_mixer_decoding_step_in_bf16_follows_its_full_forward(variant, mode):
     torch.testing.assert_close(steps.float(), full, rtol=0.05, atol=0.05 * full.abs().max().item())
 
 
-def test_grassmann_decoding_state_does_not_grow():
-    model = tiny(pos_emb=False, lags=PAPER_LAGS)
+@pytest.mark.parametrize('partners, kept', [('none', 16), ('ema', 16 + 3), ('selective', 16 + 3)])
+def test_grassmann_decoding_state_does_not_grow(partners, kept):
+    """A layer keeps the ring of max(lags) = 16 reduced vectors, and with partners their K = 3 summaries."""
+    model = tiny(pos_emb=False, lags=PAPER_LAGS, partners=partners)
     cache = model.new_cache()
     sizes = []
     for n in (1, 15, 300):
         model(torch.randint(0, 50, (1, n)), cache=cache)
         sizes.append(sum(t.numel() for layer in cache['layers'] for t in layer.values() if torch.is_tensor(t)))
-    assert sizes[0] == sizes[1] == sizes[2] == 2 * 16 * 8  # 2 layers x max(lags) x reduced_dim
+    assert sizes[0] == sizes[1] == sizes[2] == 2 * kept * 8  # 2 layers x kept x reduced_dim
 
 
-@pytest.mark.parametrize('variant', VARIANTS[:3])
+@pytest.mark.parametrize('variant', VARIANTS[:3] + PARTNERS)
 def test_grassmann_decoding_compiles_once_for_every_position(variant):
     """Under torch.compile (dynamo with a counting backend: no compiler needed) the decoding step is two
     graphs, the first position's and every later one's: what depends on the position (the number of

@@ -780,6 +780,11 @@ STUDY_ARMS = {  # arm: (the keys that make the arm, parameters)
                                              lag_weights='learned'), 12_617_962),
     'grassmann_pre_all_learned_sub4': (dict(mixer='grassmann', norm='pre', lag_schedule='all', lag_weights='learned',
                                             n_subspaces=4, reduced_dim=16), 12_641_188),
+    # stage 4: that arm with running summaries
+    'grassmann_pre_all_learned_sub4_ema': (dict(mixer='grassmann', norm='pre', lag_schedule='all', lag_weights='learned',
+                                                n_subspaces=4, reduced_dim=16, partners='ema', n_partners=3), 12_645_832),
+    'grassmann_pre_all_learned_sub4_selective': (dict(mixer='grassmann', norm='pre', lag_schedule='all', lag_weights='learned',
+                                                      n_subspaces=4, reduced_dim=16, partners='selective', n_partners=3), 12_650_440),
 }
 
 
@@ -815,8 +820,9 @@ def test_seed_configs_are_the_seed_recipe(mixer):
     cfg = configure(defaults, [os.path.join(ROOT, 'config', 'seed', f'{mixer}.py')])
     want = {**SEED_RECIPE, 'mixer': mixer, **(SEED_GRASSMANN if mixer == 'grassmann' else {})}
     assert {k: cfg[k] for k in want} == want
-    changed = {k for k in cfg if cfg[k] != defaults[k]}  # the two differ in the mixer alone
-    assert changed <= {'out_dir', 'wandb_run_name', 'dataset', 'vocab_size', 'mixer', 'init', 'weight_decay_on', 'dtype'}
+    changed = {k for k in cfg if cfg[k] != defaults[k]}
+    # the two differ in the mixer alone; from ours in the init, the decay's placement, fp16 and the warmup
+    assert changed <= {'out_dir', 'wandb_run_name', 'dataset', 'vocab_size', 'mixer', 'init', 'weight_decay_on', 'dtype', 'warmup_iters'}
 
 
 @pytest.mark.parametrize('mixer', ('attention', 'grassmann'))
@@ -854,10 +860,19 @@ def test_recipe_factors_change_one_thing_and_the_protocol_only_the_budget(factor
 def test_recipe_arms_name_configs_that_exist():
     text = open(os.path.join(ROOT, 'Makefile')).read()
     arms = re.search(r'RECIPE_ARMS \?=(.*?)\nRECIPE_SEEDS', text, re.S).group(1).replace('\\', ' ').split()
-    assert len(arms) >= 8 and {'seed_attention=seed/attention', 'ours_grassmann=study/grassmann_post_all'} <= set(arms)
+    assert len(arms) >= 8 and {'seed_attention=seed/attention', 'ours_grassmann=study/grassmann_post_all,recipes/no_warmup'} <= set(arms)
+    defaults = train_defaults()
     for arm in arms:
-        for name in arm.split('=')[1].split(','):
-            assert os.path.isfile(os.path.join(ROOT, 'config', f'{name}.py')), arm
+        files = [os.path.join(ROOT, 'config', f'{name}.py') for name in arm.split('=')[1].split(',')]
+        assert all(os.path.isfile(f) for f in files), arm
+        # an arm run before a default changed still names the recipe it ran: its configs give the settings
+        # its committed results.json recorded
+        path = os.path.join(ROOT, 'results', 'recipes', 'runs', f"{arm.split('=')[0]}-seed42", 'results.json')
+        if os.path.exists(path):
+            ran = json.load(open(path))['config']
+            cfg = configure(defaults, files + [os.path.join(ROOT, 'config', 'recipes', 'protocol.py')])
+            keys = ('warmup_iters', 'learning_rate', 'init', 'weight_decay_on', 'mixer', 'norm', 'lag_schedule', 'epochs')
+            assert {k: cfg[k] for k in keys} == {k: ran[k] for k in keys}, arm
 
 
 def test_paper_config_trains_on_cpu_and_samples_in_wordpiece(workdir):
@@ -882,12 +897,12 @@ def test_sprint_rehearsal_keeps_its_deadline_and_packs_everything(workdir, tmp_p
     p = run('sprint.py', '--device=cpu', '--rehearsal', f'--out={out}', f'--work={tmp_path / "work"}', '--dataset=slice', '--deadline_s=60',
             '--parallel=3', '--preflight_steps=20', '--min_run_s=5', '--bench_s=10', '--end_s=10', '--grace_s=600',
             '--bench_lens=16', '--bench_tokens=64', '--log_interval=10',
-            '--runs=paper_attention_l6:42,seed/grassmann:42,study/grassmann_post_all+recipes/lr3e-4:42', cwd=workdir)
+            '--runs=paper_attention_l6:42,seed/grassmann:42,study/grassmann_pre_all_learned_sub4_ema+tuned/dropout0.3:42', cwd=workdir)
     assert 'preflight paper_attention_l6: compiled' in p.stdout and 'preflight paper_grassmann_l6' in p.stdout
     # the preflight runs beside the first runs, not before them: its compiling is not taken from theirs
-    assert p.stdout.index('started study_grassmann_post_all_recipes_lr3e-4-seed42') < p.stdout.index('preflight paper_attention_l6')
+    assert p.stdout.index('started study_grassmann_pre_all_learned_sub4_ema_tuned_dropout0.3-seed42') < p.stdout.index('preflight paper_attention_l6')
     summary = (out / 'summary.md').read_text()
-    for name in ('paper_attention_l6-seed42', 'seed_grassmann-seed42', 'study_grassmann_post_all_recipes_lr3e-4-seed42'):
+    for name in ('paper_attention_l6-seed42', 'seed_grassmann-seed42', 'study_grassmann_pre_all_learned_sub4_ema_tuned_dropout0.3-seed42'):
         row = next(line for line in summary.splitlines() if line.startswith(f'| {name} |'))
         assert '| partial | no |' in row, row  # 100,000 iterations cannot fit: the deadline cut them short; eager
         results = json.load(open(tmp_path / 'work' / 'runs' / name / 'results.json'))
@@ -895,8 +910,9 @@ def test_sprint_rehearsal_keeps_its_deadline_and_packs_everything(workdir, tmp_p
         assert 0 < results['iter'] < results['max_iters'] == 100_000  # cut short by the deadline, then tested
         assert results['config']['compile'] is False  # a rehearsal never compiles: it would spend its minute there
         config = results['config']  # each run's config files, in order ('+' joins them)
-        assert (config['init'], config['learning_rate']) == {'paper_attention_l6': ('normal', 1e-3), 'seed_grassmann': ('torch', 1e-3),
-                                                            'study_grassmann_post_all_recipes_lr3e-4': ('normal', 3e-4)}[name[:-7]]
+        assert (config['init'], config['dropout'], config['partners']) == {
+            'paper_attention_l6': ('normal', 0.1, 'none'), 'seed_grassmann': ('torch', 0.1, 'none'),
+            'study_grassmann_pre_all_learned_sub4_ema_tuned_dropout0.3': ('normal', 0.3, 'ema')}[name[:-7]]
     assert 'device cpu, eager,' in summary
     assert 'not checked (no CPU hash for' in summary  # the slice is not the full data set
     assert '## Comparison' in summary and 'runs incomplete (stopped at iteration' in summary
@@ -931,6 +947,25 @@ def test_sprint_runs_name_configs_that_exist():
     assert sprint.config_files('seed/attention+recipes/warmup') == [os.path.join(ROOT, 'config', 'seed', 'attention.py'),
                                                                    os.path.join(ROOT, 'config', 'recipes', 'warmup.py')]
     assert sorted({s for _, s in sprint.RUNS}) == [42, 43, 44]
+    grid = [c for c, _ in sprint.RUNS if '+tuned/' in c]
+    assert len(grid) == 6 and all(os.path.exists(f) for c in grid for f in sprint.config_files(c))
+
+
+def test_sprint_runs_seeds_43_and_44_of_each_model_at_its_best_dropout(tmp_path):
+    import sprint
+    assert sprint.tuned_runs(str(tmp_path)) == []  # nothing measured yet: nothing to choose from
+    ppl = {('study/attention_post', '0.1'): 60.0, ('study/attention_post', '0.2'): 55.0, ('study/attention_post', '0.3'): 58.0,
+           ('study/grassmann_pre_all_learned_sub4', '0.1'): 70.0, ('study/grassmann_pre_all_learned_sub4', '0.2'): 71.0}
+    for (c, p), v in ppl.items():
+        os.makedirs(tmp_path / sprint.run_name(f'{c}+tuned/dropout{p}', 42))
+        json.dump({'completed': True, 'best': {'val_ppl': v}},
+                  open(tmp_path / sprint.run_name(f'{c}+tuned/dropout{p}', 42) / 'results.json', 'w'))
+    # the Grassmann arm lacks dropout 0.3: it waits; attention runs at its best, 0.2 (55.0, not the lowest dropout)
+    assert sprint.tuned_runs(str(tmp_path)) == [('study/attention_post+tuned/dropout0.2', 43), ('study/attention_post+tuned/dropout0.2', 44)]
+    os.makedirs(tmp_path / sprint.run_name('study/grassmann_pre_all_learned_sub4+tuned/dropout0.3', 42))
+    json.dump({'completed': False, 'best': {'val_ppl': 10.0}},  # cut short: not a measurement of that dropout
+              open(tmp_path / sprint.run_name('study/grassmann_pre_all_learned_sub4+tuned/dropout0.3', 42) / 'results.json', 'w'))
+    assert len(sprint.tuned_runs(str(tmp_path))) == 2
 
 
 def test_a_failing_preflight_kills_the_runs_beside_it(workdir, tmp_path):

@@ -72,12 +72,15 @@ n_subspaces = 1  # study variant: H reductions, each read on its own Gr(2, r)
 lag_weights = 'mean'  # 'mean' | 'learned' (study variant: a softmax over the valid lags)
 pos_emb = True  # False: no position table, the lags alone carry order (any length)
 init = 'normal'  # 'normal': N(0, 0.02), zero biases | 'torch': PyTorch's defaults (the seed's recipe)
+partners = 'none'  # 'ema' | 'selective': running summaries of the past, paired with z_t like lags (stage 4)
+n_partners = 3  # K summaries per layer, decays initialised at τ = 4, 16, 64
 # optimizer and schedule: linear warmup, then cosine decay to min_lr at lr_decay_iters
 learning_rate = 1e-3
 epochs = 30
 max_iters = 0  # 0: epochs x iterations per epoch
 lr_decay_iters = 0  # 0: max_iters
-warmup_iters = 0
+warmup_iters = 200  # the shared protocol since issue 22: with one token per <unk>, post-norm models at lr 1e-3
+# without warmup stayed at the unigram loss for a whole epoch (results/recipes/); runs before it had none
 min_lr = 0.0
 decay_lr = True
 weight_decay = 0.01

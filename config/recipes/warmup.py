@@ -1,2 +1,3 @@
-# Factor: a linear learning-rate warmup over the first 200 iterations (of 539 in one epoch) (both recipes have none)
+# Factor: a linear learning-rate warmup over the first 200 iterations (of 539 in one epoch); both recipes had none,
+# and it is train.py's default since (the shared protocol, issue 22)
 warmup_iters = 200
