@@ -314,7 +314,10 @@ class GrassmannMixer(nn.Module):
         return w.transpose(0, 1)  # (B, T, H, r)
 
     def plucker_mean(self, z):
-        """p̄_t of step 5 for z (B, T, H, r), computed as the single wedge z_t ∧ w_t: (B, T, H·C(r,2))."""
+        """p̄_t of step 5 for z (B, T, H, r), computed as the single wedge z_t ∧ w_t: (B, T, H·C(r,2)).
+        The lags' planes only: partners need h (their decays), which forward() has."""
+        if self.n_partners:
+            raise ValueError("plucker_mean reads the lags only; with partners call the mixer itself")
         return plucker(z, self.lag_mean(F.pad(z, (0, 0, 0, 0, max(self.lags), 0)))).flatten(-2)
 
     def project_wedge(self, z, w):
