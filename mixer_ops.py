@@ -30,17 +30,22 @@ def lag_terms(z_all, lags, m=None):
     time outermost, keep = max(lags); m (K, T, B, H, r), the running summaries (partners), paired with
     z_t after the lags. Returns z (T, B, H, r), z_{t-Δ} (then m) as y (L [+ K], T, B, H, r) and the
     intermediates: ‖z‖², z·y, b, ‖b‖², s = max(‖z‖²‖b‖², eps²) before the floor."""
-    keep = max(lags)
-    T = z_all.size(0) - keep
-    z = z_all[keep:]
-    idx = torch.arange(T, device=z_all.device) + keep - torch.tensor(lags, device=z_all.device).view(-1, 1)
-    y = z_all[idx] if m is None else torch.cat([z_all[idx], m])  # (L [+ K], T, B, H, r)
+    z, y = paired_vectors(z_all, lags, m)
     zz = (z * z).sum(-1, keepdim=True)  # (T, B, H, 1)
     zy = (z * y).sum(-1, keepdim=True)  # (L, T, B, H, 1)
     c = zy / zz.clamp_min(1e-30)
     b = y - c * z  # the part of z_{t-Δ} orthogonal to z_t
     bb = (b * b).sum(-1, keepdim=True)
     return z, y, zz, c, b, bb, zz * bb
+
+
+def paired_vectors(z_all, lags, m=None):
+    """z_t (T, B, H, r) of z_all (keep + T, B, H, r), and what each position is paired with: z_{t-Δ} for
+    each lag (zero padding before position 0), then the partners m (K, T, B, H, r): (L [+ K], T, B, H, r)."""
+    keep = max(lags)
+    T = z_all.size(0) - keep
+    idx = torch.arange(T, device=z_all.device) + keep - torch.tensor(lags, device=z_all.device).view(-1, 1)
+    return z_all[keep:], z_all[idx] if m is None else torch.cat([z_all[idx], m])
 
 
 class LagMean(torch.autograd.Function):

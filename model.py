@@ -21,7 +21,8 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from mixer_ops import GateMix, LagMean, WedgeProject, autocast_of, matmul_input, running_summaries
+from mixer_decode import decode_step
+from mixer_ops import GateMix, LagMean, WedgeProject, matmul_input, paired_vectors, running_summaries
 
 # bf16 dense peak FLOP/s of the chips we know, by model name (a whole word of the device name: 'L4' is
 # not an L40S, 'A10' not an A10G); an unknown chip gets no MFU rather than a wrong one
@@ -50,20 +51,29 @@ class GPTConfig:
     init: str = 'normal'  # 'normal': N(0, 0.02) weights, zero biases | 'torch': PyTorch's defaults (the seed's recipe)
     partners: str = 'none'  # 'none' (the paper's) | 'ema' | 'selective': running summaries of the past, paired like lags
     n_partners: int = 3  # K summaries per layer (and subspace), decays initialised at τ = 4, 16, 64, ... (4^k)
+    pairing: str = 'wedge'  # 'wedge' (the paper's) | 'unnormalised': z_t ∧ z_{t-Δ} as is | 'linear': [z_t; w̄_t], no pairing
+    attn_window: int = 0  # attention reads the last attn_window positions and its own (0: the whole context)
 
     def __post_init__(self):
-        for field in ('block_size', 'vocab_size', 'n_layer', 'n_head', 'n_embd', 'reduced_dim', 'n_subspaces', 'n_partners'):
+        for field in ('block_size', 'vocab_size', 'n_layer', 'n_head', 'n_embd', 'reduced_dim', 'n_subspaces', 'n_partners',
+                      'attn_window'):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"GPTConfig.{field}={value!r}: allowed values are integers")
         self.lags = tuple(self.lags)  # configs and checkpoints may hand us a list
         choices = dict(mixer=('grassmann', 'attention'), norm=('post', 'pre'), lag_schedule=('all', 'layer'),
-                       lag_weights=('mean', 'learned'), init=('normal', 'torch'), partners=('none', 'ema', 'selective'))
+                       lag_weights=('mean', 'learned'), init=('normal', 'torch'), partners=('none', 'ema', 'selective'),
+                       pairing=('wedge', 'unnormalised', 'linear'))
         for field, allowed in choices.items():
             if getattr(self, field) not in allowed:
                 raise ValueError(f"GPTConfig.{field}={getattr(self, field)!r}: allowed values are {allowed}")
         if not self.lags or any(not isinstance(l, int) or l < 1 for l in self.lags):
             raise ValueError(f"GPTConfig.lags={self.lags!r}: allowed values are a non-empty tuple of integers >= 1")
+        if self.mixer == 'grassmann' and self.pos_emb and max(self.lags) >= self.block_size:  # positions end at block_size - 1
+            raise ValueError(f"GPTConfig.lags={self.lags!r}: a lag of {max(self.lags)} is never valid in sequences of at most "
+                             f"block_size={self.block_size} tokens: allowed lags are 1 to {self.block_size - 1}")
+        if self.attn_window < 0:
+            raise ValueError(f"GPTConfig.attn_window={self.attn_window}: allowed values are 0 (the whole context) or a window >= 1")
         if self.n_head < 1 or self.n_embd % self.n_head != 0:
             raise ValueError(f"GPTConfig.n_embd={self.n_embd} must be divisible by n_head={self.n_head} (n_head >= 1)")
         if self.reduced_dim < 2:
@@ -89,7 +99,7 @@ class CausalSelfAttention(nn.Module):
 
     def __init__(self, config):
         super().__init__()
-        self.n_head = config.n_head
+        self.n_head, self.window = config.n_head, config.attn_window
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # fused q, k, v
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
 
@@ -98,21 +108,28 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
         # no dropout on the attention weights: as for the Grassmann mixer, the block drops the mixer's output
-        if cache is None:
+        if cache is None and not self.window:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        else:  # decoding: these T positions follow the n whose keys and values the cache keeps
-            k, v = self.extend_cache(cache, k, v)  # (B, nh, n + T, hs)
+        else:  # a window, or decoding: these T positions follow the n whose keys and values the cache keeps
+            if cache is not None:
+                k, v = self.extend_cache(cache, k, v)  # (B, nh, n + T, hs)
             n = k.size(2) - T
-            mask = None if T == 1 else torch.ones(T, n + T, dtype=torch.bool, device=x.device).tril(diagonal=n)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            everything = T == 1 and (not self.window or n <= self.window)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if everything else visible(T, n, self.window, x.device))
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.c_proj(y)
 
-    @staticmethod
-    def extend_cache(cache, k, v):
-        """Append k, v (B, nh, T, hs) to the cache's; its buffer doubles when full, so appending is O(T)."""
+    def extend_cache(self, cache, k, v):
+        """Append k, v (B, nh, T, hs) to the cache's and return both. With a window the cache then keeps the
+        last W only, all that a later position reads; without, its buffer doubles when full (appending is O(T))."""
         n, T = cache.get('n', 0), k.size(2)
         kv = cache.get('kv')
+        if self.window:
+            if kv is not None:
+                k, v = torch.cat([kv[0], k], dim=2), torch.cat([kv[1], v], dim=2)
+            cache['kv'] = torch.stack([k, v])[:, :, :, -self.window:]  # (2, B, nh, <= W, hs)
+            cache['n'] = cache['kv'].size(3)
+            return k, v
         if kv is None or n + T > kv.size(3):
             grown = k.new_empty(2, *k.shape[:2], max(2 * (n + T), 64), k.size(3))  # (2, B, nh, capacity, hs)
             if kv is not None:
@@ -123,15 +140,33 @@ class CausalSelfAttention(nn.Module):
         return kv[0, :, :, :n + T], kv[1, :, :, :n + T]
 
 
+def visible(T, n, window, device):
+    """Which keys each of T queries reads (T, n + T), the queries following n earlier keys: query i (at
+    n + i) reads keys n + i - W .. n + i with a window W, every key up to n + i without (window 0)."""
+    i = torch.arange(n, n + T, device=device).view(-1, 1)
+    j = torch.arange(n + T, device=device)
+    return (j <= i) & (j >= i - window) if window else j <= i
+
+
+def float32_at_least(x):
+    """x in float32 where it came in bf16 or fp16: the Plücker steps, the lag weights and the decays run in
+    float32 at least (in bf16 the norms of near-parallel pairs would be noise)."""
+    return x.float() if x.element_size() < 4 else x
+
+
 class GrassmannMixer(nn.Module):
-    """h_mix_t = α_t ⊙ h_t + (1 - α_t) ⊙ g_t, where g_t reads the planes span(z_t, z_{t-Δ}) in Gr(2, r)."""
+    """h_mix_t = α_t ⊙ h_t + (1 - α_t) ⊙ g_t, where g_t reads the planes span(z_t, z_{t-Δ}) in Gr(2, r).
+    forward() runs GRASSMANN.md's steps on mixer_ops' lean Functions; reference=True runs them as the
+    spec writes them (reference_pairs); one position after those of a cache runs mixer_decode.py."""
 
     def __init__(self, config, lags):
         super().__init__()
         r, H, d = config.reduced_dim, config.n_subspaces, config.n_embd
         self.lags, self.eps, self.n_subspaces, self.reduced_dim = tuple(lags), config.plucker_eps, H, r
+        self.pairing = config.pairing  # 'wedge' (the paper's) | 'unnormalised' | 'linear' (stage-5 controls)
+        features = 2 * r if self.pairing == 'linear' else r * (r - 1) // 2  # per subspace: [z_t; w̄_t], or C(r,2) coordinates
         self.reduce = nn.Linear(d, H * r, bias=config.bias)  # step 1: W_red, H vectors z_t^k of r numbers
-        self.project = nn.Linear(H * (r * (r - 1) // 2), d, bias=config.bias)  # step 6: W_plü, one for all lags
+        self.project = nn.Linear(H * features, d, bias=config.bias)  # step 6: W_plü (W_lin for linear pairs)
         self.gate = nn.Linear(2 * d, d, bias=config.bias)  # step 7: W_gate
         # partners (stage 4): K running summaries m_t^k of z_{<t}, each paired with z_t like a lag; decays
         # γ = σ(θ), learned per layer (ema) or chosen by h_t (selective), θ initialised at 1 / (1 - γ) = τ
@@ -142,18 +177,7 @@ class GrassmannMixer(nn.Module):
         self.init_partners()
         # step 5 as a weighted mean: the weight of each lag (and partner) at t comes from h_t (study variant)
         self.lag_logits = nn.Linear(d, len(self.lags) + K, bias=config.bias) if config.lag_weights == 'learned' else None
-        # for decoding one position at a time: where z_t and each lag's z lie in the ring, how many lags
-        # (and partners) are valid at positions 0 .. max(lags) (all of them from max(lags) on), the Plücker pairs
         self.first_valid = self.lags + (1,) * K  # the first position of each lag's plane, then each partner's
-        keep, lag = max(self.lags), torch.tensor(self.first_valid)
-        self.register_buffer('ring_index', keep - torch.cat([torch.zeros(1, dtype=torch.long), lag[:len(self.lags)]]), persistent=False)
-        valid = torch.arange(keep + 1).view(-1, 1) >= lag  # (keep + 1, L + K)
-        # tables, not Python values, so that a compiled step is one graph for every position (float:
-        # dividing by it is cheaper, and counts up to 256 are exact even in bf16); at 0 no lag is valid
-        self.register_buffer('lag_count', valid.sum(1).clamp_min(1).float(), persistent=False)  # every b, so w, is 0 there
-        self.register_buffer('lag_floor', (~valid).float() * -1e30, persistent=False)  # as lag_weights' floor
-        i, j = torch.triu_indices(r, r, 1)
-        self.register_buffer('wedge_index', (torch.arange(H).view(-1, 1) * r * r + i * r + j).flatten(), persistent=False)
 
     @torch.no_grad()
     def init_partners(self):
@@ -165,118 +189,30 @@ class GrassmannMixer(nn.Module):
         if self.decay is not None:
             self.decay.bias.copy_(theta)
 
-    def decay_of(self, hc):
-        """The logits of the partners' decays, γ = σ(logits): θ (1, 1, K), or W_γ h_t + b_γ (B, T, K)."""
-        logits = self.decay_logits.view(1, 1, -1) if self.decay is None else self.decay(hc)
-        return logits.float() if logits.element_size() < 4 else logits
-
-    def summaries(self, z, hc, cache=None):
-        """The partners m_t^k = γ_t^k m_{t-1}^k + (1 - γ_t^k) z_{t-1} of z (B, T, H, r), m_0 = 0: (B, T, K, H, r),
-        or None without partners. With a cache, z continues the positions it has seen: z_{t-1} of the
-        first new position is the ring's last, m_{t-1} the cache's 'm'."""
-        if self.partners == 'none':
-            return None
-        B, T, H, r = z.shape
-        logits = self.decay_of(hc)
-        log_gamma, one_minus = F.logsigmoid(logits), torch.sigmoid(-logits)
-        prev = z.new_zeros(B, 1, H, r) if cache is None or 'z' not in cache else cache['z'][:, -1:]
-        u = torch.cat([prev, z[:, :-1]], dim=1).view(B, T, H * r)  # z_{t-1}, 0 before position 0
-        m0 = cache.get('m') if cache is not None else None
-        m = running_summaries(u, log_gamma, one_minus, m0).view(B, T, -1, H, r)
-        if cache is not None:
-            cache['m'] = m[:, -1].reshape(B, -1, H * r)
-        return m
-
     def forward(self, h, reference=False, cache=None):
         B, T, _ = h.shape
         if cache is not None and T == 1 and not reference:
-            return self.decode_step(h, cache)
-        keep = max(self.lags)
+            return decode_step(self, h, cache)  # one position: mixer_decode.py
         hc = h if reference else matmul_input(h)  # (B, T, d), read by every matmul on h
-        # the Plücker steps run in float32 at least: in bf16 the norms of near-parallel pairs would be noise
-        z = self.reduce(hc)
-        z = (z.float() if z.element_size() < 4 else z).view(B, T, self.n_subspaces, -1)  # (B, T, H, r)
+        z = float32_at_least(self.reduce(hc)).view(B, T, self.n_subspaces, -1)  # step 1: (B, T, H, r)
         start = cache.get('n', 0) if cache is not None else 0
-        a = self.lag_weights(hc, start)  # (B, T, L [+ K]), or None for the plain mean
-        # the partners: m (B, T, K, H, r) for the reference and decoding; in training LagMean computes
-        # them from the decays, to recompute them in backward rather than keep them
-        m = self.summaries(z, hc, cache) if reference or cache is not None else None
-        if reference:
-            g = self.project(self.plucker_mean_reference(z, a, m).to(h.dtype))  # (B, T, d)
+        a = self.lag_weights(hc, start)  # step 5's weights (B, T, L [+ K]), or None for the plain mean
+        # the partners: m (B, T, K, H, r); in training the wedge's LagMean computes them from their decays
+        # instead, to recompute them in backward rather than keep them
+        decay = self.decay_of(hc) if self.n_partners and cache is None and self.pairing == 'wedge' and not reference else None
+        m = self.summaries(z, hc, cache) if decay is None else None
+        if reference:  # steps 2-6 as the spec writes them, then 7-8
+            g = self.project(reference_pairs(self, z, a, m).to(h.dtype))  # (B, T, d)
             alpha = torch.sigmoid(self.gate(torch.cat([h, g.to(h.dtype)], dim=-1)))
             return alpha * h + (1 - alpha) * g
-        if cache is None:
-            decay = self.decay_of(hc) if self.n_partners else None
-            g = self.project_wedge(z, self.lag_mean(F.pad(z, (0, 0, 0, 0, keep, 0)), a=a, decay=decay))  # (B, T, d)
-        else:  # decoding: all that earlier positions leave is the ring of their last max(lags) z
-            past = cache.get('z', z.new_zeros(B, keep, *z.shape[2:]))  # (B, keep, H, r), zeros before position 0
-            z_all = torch.cat([past, z], dim=1)  # (B, keep + T, H, r)
-            g = self.project_wedge(z, self.lag_mean(z_all, start, a, m))
+        keep = max(self.lags)
+        past = cache.get('z') if cache is not None else None  # the ring of the last max(lags) z of a cache
+        z_all = torch.cat([z.new_zeros(B, keep, *z.shape[2:]) if past is None else past, z], dim=1)  # zeros before 0
+        w = self.lag_mean(z_all, start, a, m, decay)  # steps 2-5: p̄_t = z_t ∧ w_t, (B, T, H, r)
+        if cache is not None:
             cache['z'], cache['n'] = z_all[:, -keep:], start + T
-        return GateMix.apply(h, hc, g, self.gate.weight, self.gate.bias)
-
-    def decode_step(self, h, cache):
-        """forward() for one new position after those the cache has seen, in as few operations as the
-        steps allow (a decoding step at batch 1 is bound by the number of operations, not their size):
-        two matmuls instead of four (decode_weights), whose biases are added after them in float32,
-        as the casts out of the matmul dtype that are needed anyway; lag_mean on the ring, z_t itself
-        included as a lag whose b is 0; the gate as lerp(g, h, α) = g + α (h - g)."""
-        if 'decode' not in cache:
-            cache['decode'] = self.decode_weights(h)
-        w_in, b_in, w_out, b_out = cache['decode']
-        B, H, keep, start, d = h.size(0), self.n_subspaces, max(self.lags), cache.get('n', 0), h.size(-1)
-        K, r = self.n_partners, self.reduced_dim
-        Hr, L = H * r, len(self.lags) + K if self.lag_logits is not None else 0
-        S = K if self.decay is not None else 0
-        pre = torch.add(F.linear(h, w_in), b_in)  # (B, 1, H·r + L + S + d): z, lag logits, decay logits, the gate's h part
-        z = pre[..., :Hr].view(B, 1, H, -1)  # (B, 1, H, r), float32 at least
-        z_all = torch.cat([cache['z'] if 'z' in cache else z.new_zeros(B, keep, H, z.size(-1)), z], dim=1)
-        zy = z_all.index_select(1, self.ring_index)  # (B, 1 + L, H, r): z_t, then z_{t-Δ} (zeros before position 0)
-        if K:  # m_t = γ_t m_{t-1} + (1 - γ_t) z_{t-1}, z_{t-1} the ring's last (zeros at position 0)
-            logits = (self.decay_logits.view(1, -1) if S == 0 else pre[:, 0, Hr + L:Hr + L + S]).to(z.dtype)  # (1 or B, K)
-            m = torch.sigmoid(logits)[..., None] * cache.get('m', z.new_zeros(B, K, Hr)) \
-                + torch.sigmoid(-logits)[..., None] * z_all[:, keep - 1].reshape(B, 1, Hr)  # (B, K, H·r)
-            cache['m'] = m
-            zy = torch.cat([zy, m.view(B, K, H, r)], dim=1)  # (B, 1 + L' + K, H, r)
-        dots = (zy * z).sum(-1, keepdim=True)  # z_t·z_t, then z_t·z_{t-Δ}
-        zz = dots[:, :1]
-        b = torch.addcmul(zy, dots / zz.clamp_min(1e-30), z, value=-1)  # 0 for z_t and before position 0
-        norm = torch.linalg.vector_norm(b, dim=-1, keepdim=True) * zz.sqrt()  # ‖z_t ∧ z_{t-Δ}‖
-        terms = b / norm.clamp_min(self.eps)  # (B, 1 + L, H, r); a b of 0 stays 0
-        row = min(start, keep)  # the valid lags are those of position max(lags) from there on
-        if L:  # learned weights: the softmax over the valid lags, as lag_weights()
-            a = torch.softmax(pre[:, 0, Hr:Hr + L] + self.lag_floor[row], dim=-1)  # (B, L + K)
-            w = (terms[:, 1:] * a[..., None, None]).sum(1, keepdim=True)  # (B, 1, H, r)
-        else:  # the plain mean over the k valid lags
-            w = terms.sum(1, keepdim=True) / self.lag_count[row]
-        cache['z'], cache['n'] = z_all[:, 1:], start + 1
-        outer = z.unsqueeze(-1) * w.unsqueeze(-2)  # (B, 1, H, r, r)
-        p = (outer - outer.mT).view(B, 1, -1).index_select(-1, self.wedge_index)  # (B, 1, H·C(r,2)): z ∧ w
-        out = torch.add(F.linear(p.to(w_out.dtype), w_out), b_out)  # (B, 1, 2d): g, and the gate's g part
-        alpha = torch.sigmoid(pre[..., Hr + L + S:] + out[..., d:])
-        return torch.lerp(out[..., :d], h if h.dtype == out.dtype else h.to(out.dtype), alpha).to(h.dtype)
-
-    @torch.no_grad()
-    def decode_weights(self, h):
-        """What decode_step reads, built once per generation (decoding is inference): W_red, W_lag and
-        the gate's h columns stacked, since all read h_t; W_plü and the gate's g columns times W_plü
-        stacked, since the gate reads g = W_plü p + b_plü. The weights in the autocast dtype where
-        autocast is on, the biases (zeros without) in float32 at least."""
-        d = self.gate.in_features // 2
-        gate_h, gate_g = self.gate.weight[:, :d], self.gate.weight[:, d:]
-        first = [m for m in (self.reduce, self.lag_logits, self.decay) if m is not None]
-        w_in = torch.cat([m.weight for m in first] + [gate_h])
-        w_out = torch.cat([self.project.weight, gate_g @ self.project.weight])
-        if self.gate.bias is not None:
-            b_in = torch.cat([m.bias for m in first] + [self.gate.bias])
-            b_out = torch.cat([self.project.bias, gate_g @ self.project.bias])
-        else:  # zeros, but for b_γ, which the selective partners have even without biases (it sets their init)
-            b_in, b_out = w_in.new_zeros(w_in.size(0)), w_out.new_zeros(w_out.size(0))
-            if self.decay is not None:
-                b_in[-d - self.decay.out_features:-d] = self.decay.bias
-        cast, dtype = autocast_of(h), torch.promote_types(h.dtype, torch.float32)
-        w_in, w_out = (w if cast is None else w.to(cast) for w in (w_in, w_out))
-        return w_in, b_in.to(dtype), w_out, b_out.to(dtype)
+        g = self.project_pairs(z, w)  # step 6: (B, T, d)
+        return GateMix.apply(h, hc, g, self.gate.weight, self.gate.bias)  # steps 7-8
 
     def lag_weights(self, h, start=0):
         """Learned lag weights a_t = softmax over the lags (and partners) valid at t of W_lag h_t + b_lag,
@@ -286,8 +222,7 @@ class GrassmannMixer(nn.Module):
         pos = torch.arange(start, start + h.size(1), device=h.device).view(-1, 1)
         valid = pos >= torch.tensor(self.first_valid, device=h.device)  # (T, L [+ K])
         # a finite floor, not -inf: at t = 0 every lag is invalid, and softmax of all -inf is NaN
-        logits = self.lag_logits(h)
-        a = torch.softmax((logits.float() if logits.element_size() < 4 else logits).masked_fill(~valid, -1e30), dim=-1)
+        a = torch.softmax(float32_at_least(self.lag_logits(h)).masked_fill(~valid, -1e30), dim=-1)
         return a * valid
 
     def lag_mean(self, z_all, start=0, a=None, m=None, decay=None):
@@ -295,13 +230,12 @@ class GrassmannMixer(nn.Module):
         mean of the normalised wedges z_t ∧ z_{t-Δ} is z_t ∧ w_t, w_t = mean_Δ b_Δ / ‖z_t ∧ z_{t-Δ}‖,
         with b_Δ the part of z_{t-Δ} orthogonal to z_t; and ‖z_t ∧ z_{t-Δ}‖ = ‖z_t‖ ‖b_Δ‖ (Lagrange's
         identity, in the form that does not cancel: a near-parallel pair stays a small, exact b_Δ).
-        z_all (B, keep + T, H, r): the max(lags) = keep positions before `start` (zeros before position 0),
-        then the T positions start .. start+T-1 whose w (B, T, H, r) is returned. With lag weights a
-        (B, T, L) the mean becomes the weighted sum Σ_Δ a_Δ b_Δ / ‖z_t ∧ z_{t-Δ}‖. Partners m (B, T, K, H, r)
-        are K more terms, read like lags (b the part of m_t orthogonal to z_t), valid from position 1; or,
-        from position 0 on, their decays' logits `decay` (see LagMean)."""
-        keep = max(self.lags)
-        T = z_all.size(1) - keep
+        Unnormalised and linear pairs take w_t = mean_Δ z_{t-Δ} itself. z_all (B, keep + T, H, r): the
+        max(lags) = keep positions before `start` (zeros before position 0), then the T positions whose w
+        (B, T, H, r) is returned. With lag weights a (B, T, L) the mean becomes the weighted sum. Partners
+        m (B, T, K, H, r) are K more terms, read like lags, valid from position 1; or, from position 0 on,
+        their decays' logits `decay` (see LagMean)."""
+        T = z_all.size(1) - max(self.lags)
         pos = torch.arange(start, start + T, device=z_all.device)
         valid = (pos >= torch.tensor(self.first_valid, device=z_all.device).view(-1, 1)).to(z_all.dtype)  # (L [+ K], T)
         if a is None:  # the mean over the valid lags; none valid (t = 0): w = 0, so p̄ = 0
@@ -310,45 +244,72 @@ class GrassmannMixer(nn.Module):
             weights = a.permute(2, 1, 0)[..., None, None]  # (L, T, B, 1, 1)
         # time outermost, so that each lag is a slice
         m = None if m is None else m.permute(2, 1, 0, 3, 4).contiguous()  # (K, T, B, H, r)
+        if self.pairing != 'wedge':  # no normalisation, so nothing to keep but z: autograd's own backward
+            return (weights * paired_vectors(z_all.transpose(0, 1), self.lags, m)[1]).sum(0).transpose(0, 1)
         w = LagMean.apply(z_all.transpose(0, 1).contiguous(), weights, self.lags, self.eps ** 2, m, decay)
         return w.transpose(0, 1)  # (B, T, H, r)
+
+    def project_pairs(self, z, w):
+        """Step 6 for z, w (B, T, H, r): W_plü [z^1 ∧ w^1; ...; z^H ∧ w^H] + b_plü, or, for linear pairs,
+        W_lin [z^1; w^1; ...; z^H; w^H] + b_lin. For many tokens the wedge needs no Plücker vector: with
+        A the antisymmetric (d, H, r, r) form of W_plü, W_plü (z ∧ w) = Σ_kij A_kij z_ki w_kj, one matmul
+        over the outer products z^k ⊗ w^k (WedgeProject). For a few tokens, building A would cost more."""
+        dtype, r = self.reduce.weight.dtype, z.size(-1)
+        if self.pairing == 'linear':
+            return self.project(torch.cat([z, w], dim=-1).flatten(-2).to(dtype))
+        if z.shape[:-2].numel() <= r * r:
+            return self.project(plucker(z, w).flatten(-2).to(dtype))
+        return WedgeProject.apply(z, w, self.project.weight, self.project.bias)
+
+    def decay_of(self, hc):
+        """The logits of the partners' decays, γ = σ(logits): θ (1, 1, K), or W_γ h_t + b_γ (B, T, K)."""
+        return float32_at_least(self.decay_logits.view(1, 1, -1) if self.decay is None else self.decay(hc))
+
+    def summaries(self, z, hc, cache=None):
+        """The partners m_t^k = γ_t^k m_{t-1}^k + (1 - γ_t^k) z_{t-1} of z (B, T, H, r), m_0 = 0: (B, T, K, H, r),
+        or None without partners. With a cache, z continues the positions it has seen: z_{t-1} of the
+        first new position is the ring's last, m_{t-1} the cache's 'm'."""
+        if self.partners == 'none':
+            return None
+        B, T, H, r = z.shape
+        logits = self.decay_of(hc)
+        prev = z.new_zeros(B, 1, H, r) if cache is None or 'z' not in cache else cache['z'][:, -1:]
+        u = torch.cat([prev, z[:, :-1]], dim=1).view(B, T, H * r)  # z_{t-1}, 0 before position 0
+        m0 = cache.get('m') if cache is not None else None
+        m = running_summaries(u, F.logsigmoid(logits), torch.sigmoid(-logits), m0).view(B, T, -1, H, r)
+        if cache is not None:
+            cache['m'] = m[:, -1].reshape(B, -1, H * r)
+        return m
 
     def plucker_mean(self, z):
         """p̄_t of step 5 for z (B, T, H, r), computed as the single wedge z_t ∧ w_t: (B, T, H·C(r,2)).
         The lags' planes only: partners need h (their decays), which forward() has."""
-        if self.n_partners:
-            raise ValueError("plucker_mean reads the lags only; with partners call the mixer itself")
+        if self.n_partners or self.pairing == 'linear':
+            raise ValueError("plucker_mean reads the lags' planes only; with partners or linear pairs call the mixer itself")
         return plucker(z, self.lag_mean(F.pad(z, (0, 0, 0, 0, max(self.lags), 0)))).flatten(-2)
 
-    def project_wedge(self, z, w):
-        """Step 6, W_plü [z^1 ∧ w^1; ...; z^H ∧ w^H] + b_plü for z, w (B, T, H, r). For many tokens,
-        without the Plücker vector: with A the antisymmetric (d, H, r, r) form of W_plü,
-        W_plü (z ∧ w) = Σ_kij A_kij z_ki w_kj, one matmul over the outer products z^k ⊗ w^k (r² inputs
-        per subspace instead of C(r,2), but no gather and no scatter in the backward pass). For a few
-        tokens (decoding), building A would cost more than it saves."""
-        r = z.size(-1)
-        if z.shape[:-2].numel() <= r * r:
-            return self.project(plucker(z, w).flatten(-2).to(self.reduce.weight.dtype))
-        return WedgeProject.apply(z, w, self.project.weight, self.project.bias)
 
-    def plucker_mean_reference(self, z, a=None, m=None):
-        """Steps 2-5 as the spec writes them: a normalised Plücker vector per lag (and partner m, (B, T, K, H, r))
-        and subspace, then their mean (or their sum weighted by a), the subspaces concatenated: (B, T, H·C(r,2))."""
-        B, T, H, r = z.shape
-        total, count = z.new_zeros(B, T, H, r * (r - 1) // 2), torch.zeros(T, 1, 1, device=z.device)
-        for k, lag in enumerate(self.lags):
-            if lag >= T:
-                continue
-            p = plucker(z[:, lag:], z[:, :-lag])  # (B, T-Δ, H, C(r,2)) for t = Δ .. T-1
-            p = F.pad(p / p.norm(dim=-1, keepdim=True).clamp_min(self.eps), (0, 0, 0, 0, lag, 0))
-            total = total + (p if a is None else a[..., k, None, None] * p)
-            count[lag:] += 1
-        for k in range(0 if m is None else m.size(2)):  # partner k: span(z_t, m_t^k), valid from t = 1
-            p = plucker(z[:, 1:], m[:, 1:, k])
-            p = F.pad(p / p.norm(dim=-1, keepdim=True).clamp_min(self.eps), (0, 0, 0, 0, 1, 0))
-            total = total + (p if a is None else a[..., len(self.lags) + k, None, None] * p)
-            count[1:] += 1
-        return (total / count.clamp_min(1) if a is None else total).flatten(-2)
+def reference_pairs(mixer, z, a=None, m=None):
+    """Steps 2-5 as GRASSMANN.md writes them, one lag (or partner m, (B, T, K, H, r)) and subspace at a
+    time: the normalised Plücker vector (unnormalised pairs: as it is; linear pairs: the other vector
+    itself), then their mean (or their sum weighted by a), beside z_t for linear pairs; the subspaces
+    concatenated: (B, T, H·features)."""
+    B, T, H, r = z.shape
+    linear = mixer.pairing == 'linear'
+    others = [(lag, z[:, :T - lag]) for lag in mixer.lags] + [(1, m[:, 1:, k]) for k in range(0 if m is None else m.size(2))]
+    total = z.new_zeros(B, T, H, r if linear else r * (r - 1) // 2)
+    count = torch.zeros(T, 1, 1, device=z.device)
+    for k, (first, y) in enumerate(others):  # y: the other vector of the pairs at t = first .. T-1
+        if first >= T:
+            continue
+        p = y if linear else plucker(z[:, first:], y)  # (B, T - first, H, features)
+        if mixer.pairing == 'wedge':
+            p = p / p.norm(dim=-1, keepdim=True).clamp_min(mixer.eps)
+        p = F.pad(p, (0, 0, 0, 0, first, 0))
+        total = total + (p if a is None else a[..., k, None, None] * p)
+        count[first:] += 1
+    mean = total / count.clamp_min(1) if a is None else total
+    return (torch.cat([z, mean], dim=-1) if linear else mean).flatten(-2)
 
 
 class MLP(nn.Module):
@@ -470,13 +431,16 @@ class GPT(nn.Module):
         total = 2 * d * cfg.vocab_size  # the LM head
         for layer in range(cfg.n_layer):
             total += 2 * 2 * d * 4 * d  # MLP
-            if cfg.mixer == 'attention':
-                total += 2 * d * 3 * d + 2 * d * d + 2 * 2 * seq_len * d  # qkv, proj, q·k and att·v
+            if cfg.mixer == 'attention':  # qkv, proj, q·k and att·v (over the window's keys only)
+                keys = min(seq_len, cfg.attn_window + 1) if cfg.attn_window else seq_len
+                total += 2 * d * 3 * d + 2 * d * d + 2 * 2 * keys * d
                 continue
             K = cfg.n_partners if cfg.partners != 'none' else 0
             pairs, L = r * (r - 1) // 2, len(cfg.layer_lags(layer)) + K
-            total += 2 * d * H * r + 2 * H * pairs * d + 2 * 2 * d * d  # reduce, project, gate
-            total += H * (3 * pairs + 4 * r * L)  # wedge z_t ∧ w_t; per lag (and partner) a dot and an axpy
+            inputs = 2 * r if cfg.pairing == 'linear' else pairs  # what W_plü (W_lin) reads per subspace
+            total += 2 * d * H * r + 2 * H * inputs * d + 2 * 2 * d * d  # reduce, project, gate
+            # the wedge z_t ∧ w_t; per lag (and partner) a dot and an axpy, or without normalisation an axpy
+            total += H * ((0 if cfg.pairing == 'linear' else 3 * pairs) + (4 if cfg.pairing == 'wedge' else 2) * r * L)
             total += 2 * d * L if cfg.lag_weights == 'learned' else 0  # the lag logits
             total += 2 * d * K if cfg.partners == 'selective' else 0  # the decay logits
             # the partners' recurrence as the chunked matmuls run it: C = min(64, T) inputs per summary, and

@@ -46,7 +46,8 @@ def test_every_stride_scores_the_block_targets_once_with_enough_context(stride):
 
 def tiny_model(**kw):
     torch.manual_seed(0)
-    model = GPT(GPTConfig(block_size=16, vocab_size=40, n_layer=2, n_head=2, n_embd=16, reduced_dim=4, dropout=0.0, **kw))
+    model = GPT(GPTConfig(block_size=16, vocab_size=40, n_layer=2, n_head=2, n_embd=16, reduced_dim=4, dropout=0.0,
+                          lags=(1, 2, 4, 8, 12), **kw))
     for p in model.parameters():  # larger than the 0.02 init, so that context visibly matters
         torch.nn.init.normal_(p, std=0.5)
     return model.eval()

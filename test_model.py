@@ -14,7 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench import memory_mb
 from mixer_ops import GateMix, LagMean, WedgeProject, lag_terms, running_summaries, summaries_of
-from model import GPT, CausalSelfAttention, GPTConfig, GrassmannMixer, plucker
+from model import GPT, CausalSelfAttention, GPTConfig, GrassmannMixer, plucker, reference_pairs
 
 PAPER_LAGS = (1, 2, 4, 8, 12, 16)
 MIXERS, NORMS = ('attention', 'grassmann'), ('post', 'pre')
@@ -22,12 +22,18 @@ MIXERS, NORMS = ('attention', 'grassmann'), ('post', 'pre')
 VARIANTS = [dict(), dict(n_subspaces=3), dict(lag_weights='learned'), dict(n_subspaces=2, lag_weights='learned')]
 # stage 4: running summaries of the past (partners), which read beyond the lags by design
 PARTNERS = [dict(partners='ema'), dict(partners='selective', n_subspaces=2, lag_weights='learned')]
+# stage 5: the pairs read without their normalisation, or linearly (no geometry), alone and with the rest
+CONTROLS = [dict(pairing='unnormalised'), dict(pairing='linear'),
+            dict(pairing='unnormalised', partners='ema', lag_weights='learned'),
+            dict(pairing='linear', partners='selective', n_subspaces=2, lag_weights='learned')]
 
 
 def tiny(**kw):
     """A model small enough for CPU tests; dropout off so outputs are deterministic."""
     args = dict(block_size=40, vocab_size=50, n_layer=2, n_head=4, n_embd=32, dropout=0.0, reduced_dim=8)
     args.update(kw)
+    if args.get('pos_emb', True) and 'lags' not in kw:  # the paper's lags that a position of a short block can reach
+        args['lags'] = tuple(l for l in PAPER_LAGS if l < args['block_size'])
     return GPT(GPTConfig(**args)).eval()
 
 
@@ -155,11 +161,13 @@ def test_plucker_is_antisymmetric_and_basis_covariant():
 # the mixer: the fast path equals the spec's eight steps
 
 
-def spec_mixer(mixer, h, H=1, learned=False):
+def spec_mixer(mixer, h, H=1, learned=False, pairing='wedge'):
     """Steps 1-8 of the spec written out with loops over positions, lags and subspaces; with learned
     lag weights, step 5 is a softmax over the lags valid at t of W_lag h_t + b_lag. Partners (stage 4):
     m_t^k = γ_t^k m_{t-1}^k + (1 - γ_t^k) z_{t-1}, m_0 = 0, γ = σ(θ) or σ(W_γ h_t + b_γ), each plane
-    span(z_t, m_t^k) one more term of step 5 from t = 1 on (logit row L + k)."""
+    span(z_t, m_t^k) one more term of step 5 from t = 1 on (logit row L + k). Stage-5 pairings:
+    'unnormalised' skips step 4; 'linear' averages the other vectors themselves (0 where none is
+    valid) and projects [z_t^1; w̄_t^1; ...; z_t^H; w̄_t^H]."""
     r = mixer.reduce.out_features // H
     B, T, _ = h.shape
     K, L = mixer.n_partners, len(mixer.lags)
@@ -181,19 +189,24 @@ def spec_mixer(mixer, h, H=1, learned=False):
         pbars = []
         for k in range(H):  # subspace k: rows k·r .. (k+1)·r - 1 of W_red
             z = zs[k]
-            pbar = torch.zeros(B, r * (r - 1) // 2, dtype=h.dtype)
+            pbar = torch.zeros(B, r if pairing == 'linear' else r * (r - 1) // 2, dtype=h.dtype)
             partners = [ms[k][j] for j in range(K)] if t >= 1 else []
             for v, other in enumerate([z[:, t - lag] for lag in valid] + partners):
+                if pairing == 'linear':
+                    pbar = pbar + weight[:, v:v + 1] * other
+                    continue
                 p = plucker(z[:, t], other)
-                pbar = pbar + weight[:, v:v + 1] * p / p.norm(dim=-1, keepdim=True).clamp_min(mixer.eps)
-            pbars.append(pbar)
+                if pairing == 'wedge':
+                    p = p / p.norm(dim=-1, keepdim=True).clamp_min(mixer.eps)
+                pbar = pbar + weight[:, v:v + 1] * p
+            pbars += [z[:, t], pbar] if pairing == 'linear' else [pbar]
         g = mixer.project(torch.cat(pbars, dim=-1))
         alpha = torch.sigmoid(mixer.gate(torch.cat([h[:, t], g], -1)))
         out[:, t] = alpha * h[:, t] + (1 - alpha) * g
     return out
 
 
-@pytest.mark.parametrize('variant', VARIANTS + PARTNERS)
+@pytest.mark.parametrize('variant', VARIANTS + PARTNERS + CONTROLS)
 @pytest.mark.parametrize('schedule', ('all', 'layer'))
 def test_mixer_matches_spec_written_out(schedule, variant):
     torch.manual_seed(0)
@@ -203,7 +216,7 @@ def test_mixer_matches_spec_written_out(schedule, variant):
         if isinstance(m, torch.nn.Linear):
             torch.nn.init.normal_(m.bias, std=0.5)
     h = torch.randn(2, 24, 32, dtype=torch.float64)
-    expected = spec_mixer(mixer, h, cfg.n_subspaces, cfg.lag_weights == 'learned')
+    expected = spec_mixer(mixer, h, cfg.n_subspaces, cfg.lag_weights == 'learned', cfg.pairing)
     torch.testing.assert_close(mixer(h), expected)
     torch.testing.assert_close(mixer(h, reference=True), expected)
     if cfg.lag_weights == 'learned' and len(mixer.lags) > 1:  # the weights must matter, or the test says nothing
@@ -232,7 +245,7 @@ def values_and_gradients(mixer, h, reference):
     return [y, x.grad] + [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in mixer.parameters()]
 
 
-@pytest.mark.parametrize('variant', VARIANTS + PARTNERS)
+@pytest.mark.parametrize('variant', VARIANTS + PARTNERS + CONTROLS)
 @pytest.mark.parametrize('schedule', ('all', 'layer'))
 # short inputs take project_wedge's Plücker-vector path, long ones (B·T > r²) its outer-product path;
 # partners run in chunks of 64 positions: 200 crosses three chunk boundaries
@@ -526,7 +539,7 @@ def test_partners_decays_start_at_their_time_scales(init, partners):
             std = mixer.decay.weight.std().item()
             assert abs(std - (0.02 if init == 'normal' else 1 / math.sqrt(3 * 256))) < 0.003, std
 
-@pytest.mark.parametrize('mixer, variant', [('attention', {})] + [('grassmann', v) for v in VARIANTS + PARTNERS])
+@pytest.mark.parametrize('mixer, variant', [('attention', {})] + [('grassmann', v) for v in VARIANTS + PARTNERS + CONTROLS])
 def test_flops_per_token_counts_every_matmul(mixer, variant):
     model = tiny(mixer=mixer, n_layer=3, **variant)
     B, T = 2, 40  # B·T > r², so the mixer takes its outer-product path
@@ -540,10 +553,14 @@ def test_flops_per_token_counts_every_matmul(mixer, variant):
         r, pairs, H = cfg.reduced_dim, math.comb(cfg.reduced_dim, 2), cfg.n_subspaces
         # the fast mixer feeds W_plü the r² outer product instead of the C(r,2) Plücker vector: FLOPs
         # count the architecture's work, not that implementation's extra inputs
-        matmul_fwd -= 2 * H * (r * r - pairs) * cfg.n_embd * cfg.n_layer
-        # the Plücker terms are not matmuls, so the counter cannot see them
-        K = cfg.n_partners if cfg.partners != 'none' else 0  # a partner's plane costs what a lag's does
-        elementwise = 3 * H * (3 * pairs + 4 * r * (len(cfg.lags) + K)) * cfg.n_layer
+        # (linear pairs feed W_lin their 2r inputs as they are)
+        matmul_fwd -= 0 if cfg.pairing == 'linear' else 2 * H * (r * r - pairs) * cfg.n_embd * cfg.n_layer
+        # the Plücker terms are not matmuls, so the counter cannot see them: the wedge, then per lag (and
+        # partner, which costs what a lag does) a dot and an axpy, or (without normalisation) an axpy only
+        K = cfg.n_partners if cfg.partners != 'none' else 0
+        per_lag = {'wedge': 4 * r, 'unnormalised': 2 * r, 'linear': 2 * r}[cfg.pairing]
+        wedge = 0 if cfg.pairing == 'linear' else 3 * pairs
+        elementwise = 3 * H * (wedge + per_lag * (len(cfg.lags) + K)) * cfg.n_layer
     assert model.flops_per_token(T) == 3 * matmul_fwd + elementwise
 
 # -----------------------------------------------------------------------------
@@ -642,7 +659,8 @@ def test_mfu_uses_the_device_peak_and_refuses_to_guess(monkeypatch):
 
 
 @pytest.mark.parametrize('mixer, schedule, variant', [('attention', 'all', {}), ('grassmann', 'all', {}), ('grassmann', 'layer', {})]
-                         + [('grassmann', 'all', v) for v in VARIANTS[1:] + PARTNERS])
+                         + [('grassmann', 'all', v) for v in VARIANTS[1:] + PARTNERS + CONTROLS]
+                         + [('attention', 'all', dict(attn_window=5))])
 @pytest.mark.parametrize('norm', NORMS)
 @pytest.mark.parametrize('pos_emb', (True, False))
 def test_incremental_decoding_gives_the_full_forward_logits(mixer, schedule, variant, norm, pos_emb):
@@ -669,7 +687,7 @@ def with_biases(mixer):
     return mixer
 
 
-@pytest.mark.parametrize('variant', VARIANTS + PARTNERS + [dict(bias=False), dict(bias=False, partners='selective')])
+@pytest.mark.parametrize('variant', VARIANTS + PARTNERS + CONTROLS + [dict(bias=False), dict(bias=False, partners='selective')])
 def test_mixer_decoding_step_equals_its_full_forward(variant):
     """decode_step's fused matmuls against the full forward, with non-zero biases (a tiny model's are
     zero, which would hide a missing bias term), from position 0 on."""
@@ -844,4 +862,113 @@ def test_plucker_floor_is_one_millionth():
         pbar = mixer.plucker_mean(z)  # (1, 2, 1): position 0 has no lag, position 1 the one plane
         assert pbar[0, 0].abs().item() == 0.0
         assert abs(pbar[0, 1]).item() == pytest.approx(norm, rel=1e-9)
-        assert mixer.plucker_mean_reference(z)[0, 1].abs().item() == pytest.approx(norm, rel=1e-9)
+        assert reference_pairs(mixer, z)[0, 1].abs().item() == pytest.approx(norm, rel=1e-9)
+
+# -----------------------------------------------------------------------------
+# stage 5: the controls (GRASSMANN.md, "Stage-5 controls")
+
+
+def spec_windowed_attention(attn, x, window):
+    """Attention written out with a loop over positions: position t reads the keys max(0, t - W) .. t
+    through a softmax over those keys alone (every key 0 .. t without a window)."""
+    B, T, C = x.shape
+    nh, hs = attn.n_head, C // attn.n_head
+    q, k, v = F.linear(x, attn.c_attn.weight, attn.c_attn.bias).split(C, dim=-1)
+    out = torch.empty_like(x)
+    for t in range(T):
+        first = max(0, t - window) if window else 0
+        for i in range(nh):
+            s = slice(i * hs, (i + 1) * hs)
+            scores = torch.einsum('bc,bjc->bj', q[:, t, s], k[:, first:t + 1, s]) / math.sqrt(hs)  # (B, keys)
+            out[:, t, s] = torch.einsum('bj,bjc->bc', torch.softmax(scores, dim=-1), v[:, first:t + 1, s])
+    return F.linear(out, attn.c_proj.weight, attn.c_proj.bias)
+
+
+@pytest.mark.parametrize('window', (1, 5, 16))
+def test_windowed_attention_matches_the_masked_softmax_written_out(window):
+    torch.manual_seed(0)
+    attn = with_biases(CausalSelfAttention(GPTConfig(n_embd=32, n_head=4, attn_window=window))).double()
+    x = torch.randn(2, 24, 32, dtype=torch.float64, requires_grad=True)
+    expected = spec_windowed_attention(attn, x, window)
+    torch.testing.assert_close(attn(x), expected)
+    upstream = torch.randn_like(expected)
+    fast = torch.autograd.grad((attn(x) * upstream).sum(), [x, *attn.parameters()])
+    spec = torch.autograd.grad((expected * upstream).sum(), [x, *attn.parameters()])
+    for f, s in zip(fast, spec):
+        torch.testing.assert_close(f, s)
+    full = spec_windowed_attention(attn, x, 0)
+    assert not torch.allclose(expected, full)  # the window must cut something, or the test says nothing
+
+
+def test_a_window_as_long_as_the_sequence_is_full_attention():
+    torch.manual_seed(0)
+    full = tiny(mixer='attention')
+    windowed = tiny(mixer='attention', attn_window=40)
+    windowed.load_state_dict(full.state_dict())
+    idx = torch.randint(0, 50, (2, 40))
+    torch.testing.assert_close(all_logits(windowed, idx), all_logits(full, idx))
+    assert full.num_params() == windowed.num_params()
+
+
+def test_windowed_decoding_keeps_the_last_window_of_keys_and_values():
+    torch.manual_seed(0)
+    model = tiny(mixer='attention', attn_window=6, pos_emb=False).double()
+    idx = torch.randint(0, 50, (1, 30))
+    full = all_logits(model, idx)
+    cache, steps, kept = model.new_cache(), [], []
+    for t in range(30):
+        steps.append(model(idx[:, t:t + 1], cache=cache)[0])
+        kept.append(cache['layers'][0]['kv'].size(3))
+    torch.testing.assert_close(torch.cat(steps, dim=1), full)
+    assert kept == [min(t + 1, 6) for t in range(30)]  # W entries past W tokens, as the Grassmann ring's max(lags)
+
+
+@pytest.mark.parametrize('variant, total', [
+    (dict(mixer='attention', attn_window=16), 12_585_472),  # a window has no parameters
+    # the sub4 arm (12,641,188) without normalisation: the same parameters
+    (dict(pairing='unnormalised', n_subspaces=4, reduced_dim=16, lag_weights='learned', norm='pre'), 12_641_188),
+    # linear pairs at r = 45: d·H·r + H·r + 2·H·r·d + d = 138,676 per layer against the wedge's 139,584
+    (dict(pairing='linear', n_subspaces=4, reduced_dim=45, lag_weights='learned', norm='pre'), 12_635_740),
+])
+def test_control_parameter_counts_match_the_spec(variant, total):
+    model = GPT(GPTConfig(vocab_size=30522, **{'mixer': 'grassmann', **variant}))
+    assert model.num_params() == total
+    if variant.get('pairing') == 'linear':
+        mixer = model.transformer.h[0].mixer
+        assert sum(p.numel() for m in (mixer.reduce, mixer.project) for p in m.parameters()) == 138_676
+
+
+def test_the_pairings_differ_only_in_step_4_and_in_what_step_6_reads():
+    """With the same weights, unnormalised pairs are the wedge's before step 4: equal where every plane
+    already has unit area (here: z_t orthonormal to every earlier z), different elsewhere."""
+    cfg = GPTConfig(n_embd=8, n_head=1, reduced_dim=8, lags=(1, 2), bias=False)
+    wedge, unnormalised = GrassmannMixer(cfg, cfg.lags).double(), GrassmannMixer(GPTConfig(**{**cfg.__dict__, 'pairing': 'unnormalised'}), cfg.lags).double()
+    unnormalised.load_state_dict(wedge.state_dict())
+    with torch.no_grad():
+        wedge.reduce.weight.copy_(torch.eye(8, dtype=torch.float64))
+        unnormalised.reduce.weight.copy_(torch.eye(8, dtype=torch.float64))
+    h = torch.eye(8, dtype=torch.float64)[:5].unsqueeze(0)  # z_t = e_t: every pair spans a unit square
+    torch.testing.assert_close(unnormalised(h), wedge(h))
+    h = h * torch.tensor([1.0, 2.0, 3.0, 0.5, 4.0], dtype=torch.float64).view(1, 5, 1)  # areas 2, 6, 1.5, ...
+    assert not torch.allclose(unnormalised(h), wedge(h))
+
+
+@pytest.mark.parametrize('variant', [dict(), dict(lag_weights='learned'), dict(pairing='unnormalised')])
+@pytest.mark.parametrize('T', (6, 40))  # the Plücker-vector path and the outer-product path of step 6
+def test_where_no_lag_is_valid_g_is_b_plucker(variant, T):
+    """GRASSMANN.md step 6, decided: a position with no valid lag (every t < 4 in a layer whose one lag
+    is 4) gets g_t = b_plü, not the 0 of projecting each lag and zero-padding; the gate then reads it."""
+    torch.manual_seed(0)
+    cfg = GPTConfig(n_embd=16, n_head=4, reduced_dim=4, lags=(1, 2, 4, 8), lag_schedule='layer', **variant)
+    mixer = with_biases(GrassmannMixer(cfg, cfg.layer_lags(2)).double())
+    assert mixer.lags == (4,)
+    h = torch.randn(3, T, 16, dtype=torch.float64)
+    b = mixer.project.bias.expand(3, 4, 16)
+    alpha = torch.sigmoid(mixer.gate(torch.cat([h[:, :4], b], dim=-1)))
+    expected = alpha * h[:, :4] + (1 - alpha) * b
+    cache = {}
+    decoded = torch.cat([mixer(h[:, t:t + 1], cache=cache) for t in range(4)], dim=1)
+    for y in (mixer(h)[:, :4], mixer(h, reference=True)[:, :4], decoded):
+        torch.testing.assert_close(y, expected)
+    alpha = torch.sigmoid(mixer.gate(torch.cat([h[:, 4:5], b[:, :1]], dim=-1)))  # from t = 4 on the plane counts
+    assert not torch.allclose(mixer(h)[:, 4:5], alpha * h[:, 4:5] + (1 - alpha) * b[:, :1])

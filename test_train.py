@@ -402,7 +402,8 @@ def test_training_steps_are_the_spec_replayed_by_hand(tmp_path):
     data = tmp_path / 'data' / 'synthetic'
     synthetic_data(data)  # 43 blocks: 5 iterations of 8 per epoch, 3 blocks left out each epoch
     B, T, iters, warmup, lr, clip, seed = 8, 8, 11, 2, 3e-3, 0.05, 7
-    shape = dict(n_layer=2, n_embd=32, n_head=2, reduced_dim=8, block_size=T, vocab_size=64, dropout=0.0, mixer='grassmann')
+    shape = dict(n_layer=2, n_embd=32, n_head=2, reduced_dim=8, block_size=T, vocab_size=64, dropout=0.0, mixer='grassmann',
+                 lags=(1, 2, 4))
     run('train.py', '--dataset=synthetic', '--out_dir=out', *[f'--{k}={v}' for k, v in shape.items()], f'--batch_size={B}',
         f'--max_iters={iters}', f'--warmup_iters={warmup}', f'--learning_rate={lr}', f'--grad_clip={clip}', f'--seed={seed}',
         '--min_lr=3e-4', '--compile=False', '--device=cpu', '--dtype=float32', cwd=tmp_path)
