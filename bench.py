@@ -383,23 +383,38 @@ def plot(rows, path):
     finish(fig, (ax_t, ax_m), 'sequence length (tokens per step fixed)', ('time per token (µs)', 'memory per token (KiB)'), path)
 
 
+def positive_int(text):
+    """An argparse type: an integer >= 1, or a message that says so (argparse prints it and exits with 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed: lengths, batches, tokens and repeats are integers >= 1")
+    return value
+
+
+def positive_ints(text):
+    return [positive_int(x) for x in text.split(',')]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--dtype', default='auto', choices=('auto', 'float32', 'bfloat16', 'float16'),
                     help="autocast dtype; auto: as train.py chooses it (bf16 only where it is fast)")
-    ap.add_argument('--seq_lens', type=lambda s: [int(x) for x in s.split(',')], default=None)
-    ap.add_argument('--tokens', type=int, default=None, help='tokens per step (default: the longest length)')
+    ap.add_argument('--seq_lens', type=positive_ints, default=None, help='comma-separated lengths (tokens), each >= 1')
+    ap.add_argument('--tokens', type=positive_int, default=None, help='tokens per step (default: the longest length)')
     ap.add_argument('--warmup', type=int, default=0, help='untimed calls after the first one')
-    ap.add_argument('--repeats', type=int, default=3)
+    ap.add_argument('--repeats', type=positive_int, default=3)
     ap.add_argument('--compile', action='store_true', help='torch.compile the model and the mixer')
     ap.add_argument('--quick', action='store_true', help='lengths 128, 1024, 8192 and 2 repeats')
     ap.add_argument('--partners', default='none', choices=('none', 'ema', 'selective'),
                     help="the Grassmann mixer's running summaries (GPTConfig.partners)")
     ap.add_argument('--profile', action='store_true', help='write bench_trace_<mixer>_<T>.json per train step')
     ap.add_argument('--generate', action='store_true', help='time decoding against generated length instead')
-    ap.add_argument('--gen_lens', type=lambda s: [int(x) for x in s.split(',')], default=None)
-    ap.add_argument('--gen_batches', type=lambda s: [int(x) for x in s.split(',')], default=[1, 32])
+    ap.add_argument('--gen_lens', type=positive_ints, default=None)
+    ap.add_argument('--gen_batches', type=positive_ints, default=[1, 32])
     ap.add_argument('--recompute_max', type=int, default=2048, help='longest context for the recompute baseline')
     ap.add_argument('--one_process', action='store_true', help='measure every length in this process')
     ap.add_argument('--json', help='write the rows to this file')

@@ -4,13 +4,19 @@ nanoGPT-style configuration: module-level defaults, overridden by Python config 
 
 Usage (from a script whose defaults are module-level globals):
     from configurator import configure
-    globals().update(configure({k: globals()[k] for k in config_keys}, sys.argv[1:]))
+    globals().update(configure({k: globals()[k] for k in config_keys}, sys.argv[1:], script=__file__))
 
     python train.py config/grassmann_wt2.py --batch_size=16 --lags="(1,2,4)" --wandb_run_name=x
+    python train.py --help        # the script's usage, then every key with its default and comment
 """
+import ast
 import difflib
 import os
+import re
+import sys
 from ast import literal_eval
+
+FENCE = '# ' + '-' * 77 + '\n'
 
 
 def _unknown(key, config):
@@ -32,7 +38,27 @@ def _checked(key, value, default, where):
     return value
 
 
-def configure(defaults, argv):
+def usage(script, defaults):
+    """The script's docstring, then each key of its config block with its default and its comment."""
+    text = open(script, encoding='utf-8').read()
+    lines = [ast.get_docstring(ast.parse(text)).strip(), '', 'Keys (--key=value), with their defaults:']
+    block = text.split(FENCE)[1] if text.count(FENCE) >= 2 else ''
+    for line in block.splitlines():
+        key = re.match(r'(\w+) = ', line)
+        if key and key.group(1) in defaults:
+            comment = line.split('#', 1)[1].strip() if '  #' in line else ''
+            lines.append(f"  --{key.group(1)}={defaults[key.group(1)]!r}" + (f"   # {comment}" if comment else ''))
+        elif line.startswith('# ') and not key:
+            lines.append(f"  {line}")  # the block's own headings
+    return '\n'.join(lines)
+
+
+def configure(defaults, argv, script=None):
+    """defaults, then each config file and --key=value of argv in order. With `script` (the calling
+    file), --help or -h prints its usage and keys (usage()) and exits."""
+    if script and any(a in ('--help', '-h') for a in argv):
+        print(usage(script, defaults))
+        sys.exit(0)
     config = dict(defaults)
     for arg in argv:
         if not arg.startswith('--'):
@@ -62,8 +88,7 @@ def configure(defaults, argv):
 
 def script_defaults(path):
     """A script's module-level config (the block between its first two dashed fences), without running it."""
-    fence = '# ' + '-' * 77 + '\n'
-    parts = open(path, encoding='utf-8').read().split(fence)
+    parts = open(path, encoding='utf-8').read().split(FENCE)
     if len(parts) < 3:
         raise ValueError(f"{path}: no config block between two '# ---' fences")
     scope = {}

@@ -15,6 +15,7 @@ Usage:
     val_loss = evaluate(model, data, block_size=128, batch_size=32, device='cpu')
     metrics(val_loss, load_meta('data/wikitext2')['splits']['val'])  # ppl, bits per byte, word ppl
 """
+import hashlib
 import json
 import math
 import os
@@ -35,6 +36,12 @@ def load_meta(data_dir):
 
 def load_split(data_dir, split):
     return np.memmap(os.path.join(data_dir, f'{split}.bin'), dtype=np.uint16, mode='r')
+
+
+def token_sha256(data_dir, split):
+    """The SHA-256 of a split's token file as read: two runs saw the same tokens when theirs agree."""
+    with open(os.path.join(data_dir, f'{split}.bin'), 'rb') as f:
+        return hashlib.file_digest(f, 'sha256').hexdigest()
 
 
 def num_blocks(data, block_size):

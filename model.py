@@ -13,7 +13,6 @@ Usage:
     logits, loss = model(idx, targets)
 """
 import inspect
-import os
 import re
 from dataclasses import dataclass
 
@@ -229,12 +228,10 @@ class GrassmannMixer(nn.Module):
         """Steps 2-5 without a Plücker vector per lag. The wedge is bilinear and z_t ∧ z_t = 0, so the
         mean of the normalised wedges z_t ∧ z_{t-Δ} is z_t ∧ w_t, w_t = mean_Δ b_Δ / ‖z_t ∧ z_{t-Δ}‖,
         with b_Δ the part of z_{t-Δ} orthogonal to z_t; and ‖z_t ∧ z_{t-Δ}‖ = ‖z_t‖ ‖b_Δ‖ (Lagrange's
-        identity, in the form that does not cancel: a near-parallel pair stays a small, exact b_Δ).
-        Unnormalised and linear pairs take w_t = mean_Δ z_{t-Δ} itself. z_all (B, keep + T, H, r): the
-        max(lags) = keep positions before `start` (zeros before position 0), then the T positions whose w
-        (B, T, H, r) is returned. With lag weights a (B, T, L) the mean becomes the weighted sum. Partners
-        m (B, T, K, H, r) are K more terms, read like lags, valid from position 1; or, from position 0 on,
-        their decays' logits `decay` (see LagMean)."""
+        identity, in the form that does not cancel). Unnormalised and linear pairs: w_t = mean_Δ z_{t-Δ}.
+        z_all (B, keep + T, H, r): the keep = max(lags) positions before `start` (zeros before 0), then
+        the T positions whose w (B, T, H, r) is returned; a (B, T, L) weights the mean. Partners m (B, T,
+        K, H, r) are K more terms, valid from position 1; or their decays' logits `decay` (see LagMean)."""
         T = z_all.size(1) - max(self.lags)
         pos = torch.arange(start, start + T, device=z_all.device)
         valid = (pos >= torch.tensor(self.first_valid, device=z_all.device).view(-1, 1)).to(z_all.dtype)  # (L [+ K], T)
@@ -281,12 +278,13 @@ class GrassmannMixer(nn.Module):
             cache['m'] = m[:, -1].reshape(B, -1, H * r)
         return m
 
-    def plucker_mean(self, z):
-        """p̄_t of step 5 for z (B, T, H, r), computed as the single wedge z_t ∧ w_t: (B, T, H·C(r,2)).
-        The lags' planes only: partners need h (their decays), which forward() has."""
-        if self.n_partners or self.pairing == 'linear':
-            raise ValueError("plucker_mean reads the lags' planes only; with partners or linear pairs call the mixer itself")
-        return plucker(z, self.lag_mean(F.pad(z, (0, 0, 0, 0, max(self.lags), 0)))).flatten(-2)
+
+def plucker_mean(mixer, z):
+    """p̄_t of step 5 for z (B, T, H, r) as the mixer computes it, the single wedge z_t ∧ w_t: (B, T, H·C(r,2)).
+    The lags' planes only: partners need h (their decays), which the mixer's forward() has."""
+    if mixer.n_partners or mixer.pairing == 'linear':
+        raise ValueError("plucker_mean reads the lags' planes only; with partners or linear pairs call the mixer itself")
+    return plucker(z, mixer.lag_mean(F.pad(z, (0, 0, 0, 0, max(mixer.lags), 0)))).flatten(-2)
 
 
 def reference_pairs(mixer, z, a=None, m=None):
@@ -483,19 +481,3 @@ class GPT(nn.Module):
             if on_token:
                 on_token(idx_next)
         return idx
-
-
-def load_checkpoint(path, keys=('model', 'model_args')):
-    """What train.py saved at `path` (on the CPU), or a ValueError that names the file and what is wrong
-    with it: missing, damaged (truncated, overwritten) or lacking one of `keys`."""
-    if not os.path.isfile(path):
-        raise ValueError(f"{path} not found")
-    try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=False)
-    except Exception as e:  # a truncated zip, a pickle of something else, an overwritten file: all say the same
-        raise ValueError(f"{path} is damaged or is not a checkpoint written by train.py "
-                         f"({type(e).__name__}: {str(e)[:200]}); delete it, or train again") from None
-    missing = [k for k in keys if not isinstance(ckpt, dict) or k not in ckpt]
-    if missing:
-        raise ValueError(f"{path} is not a complete checkpoint of train.py: it lacks {', '.join(missing)}")
-    return ckpt

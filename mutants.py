@@ -177,6 +177,14 @@ MUTANTS = {
     'no_lag_zero_padded': ('model.py', 'g = self.project_pairs(z, w)  # step 6',
                            'g = self.project_pairs(z, w) * (w.abs().sum((-1, -2)) > 0).unsqueeze(-1)  # step 6',
                            'test_model.py -k b_plucker'),
+    # issue 29: checkpoints as data, early stopping, wandb resume
+    'checkpoint_loads_pickles': ('checkpoints.py', 'weights_only=not trust)', 'weights_only=False)', 'test_train.py -k crafted'),
+    'patience_one_late': ('train.py', "sum(e['iter'] > best['iter'] for e in history) >= patience",
+                          "sum(e['iter'] > best['iter'] for e in history) > patience", 'test_train.py -k early_stopping'),
+    'wandb_new_run_on_resume': ('train.py', "wandb_id = ckpt.get('wandb_id') if ckpt else None", 'wandb_id = None',
+                                'test_train.py -k wandb_groups'),
+    'token_hash_of_source': ('train.py', "'bin_sha256': {s: token_sha256(data_dir, s)", "'bin_sha256': {s: meta['splits'][s]['sha256']",
+                             'test_train.py -k short_run'),
     'sprint_tunes_to_worst_dropout': ('sprint.py', 'p = min(best, key=best.get)', 'p = max(best, key=best.get)', 'test_train.py -k sprint_runs'),
 }
 

@@ -8,6 +8,7 @@ Usage:
     python sample.py --out_dir=out-grassmann-wt2 --num_samples=1 --stream=True   # print tokens as they come
 
     python sample.py --out_dir=out-grassmann-wt2 --compile=True --dtype=bfloat16   # compiled decoding
+    python sample.py --help                                                     # every key, with its default
 
 Decoding is incremental (the prompt once, then one position per token: a KV cache for attention, the
 last max(lags) reduced vectors for Grassmann); --incremental=False recomputes the context every token.
@@ -24,7 +25,8 @@ from contextlib import nullcontext
 import torch
 
 from configurator import configure
-from model import GPT, GPTConfig, load_checkpoint
+from checkpoints import load_checkpoint
+from model import GPT, GPTConfig
 from prepare import get_tokenizer
 
 # -----------------------------------------------------------------------------
@@ -41,10 +43,11 @@ incremental = True
 stream = False  # print each token as it is sampled (with num_samples=1 reads best)
 compile = False  # torch.compile the decoding (the first sample includes compiling)
 compile_backend = 'inductor'  # torch.compile's backend ('aot_eager': traced, no C++ compiler needed)
+trust_checkpoint = False  # load a checkpoint holding Python objects (train.py's before issue 29): only one you know
 # -----------------------------------------------------------------------------
 config_keys = [k for k, v in globals().items() if not k.startswith('_') and isinstance(v, (int, float, bool, str, tuple, type(None)))]
 try:
-    globals().update(configure({k: globals()[k] for k in config_keys}, sys.argv[1:]))
+    globals().update(configure({k: globals()[k] for k in config_keys}, sys.argv[1:], script=__file__))
 except ValueError as e:
     sys.exit(f"sample.py: error: {e}")
 
@@ -62,7 +65,7 @@ if start.startswith('FILE:'):
 
 torch.manual_seed(seed)
 try:
-    ckpt = load_checkpoint(path, ('model', 'model_args', 'tokenizer'))
+    ckpt = load_checkpoint(path, ('model', 'model_args', 'tokenizer'), trust_checkpoint)
     model = GPT(GPTConfig(**ckpt['model_args']))
     model.load_state_dict(ckpt['model'])
     encode, decode, _ = get_tokenizer(ckpt['tokenizer'], ckpt.get('tokenizer_vocab'), ckpt.get('tokenizer_unk'))

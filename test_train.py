@@ -341,8 +341,8 @@ def test_short_run_writes_checkpoints_and_results(workdir):
     assert {'val_bpb', 'val_word_ppl'} <= results['best'].keys()
     for key in ('train_loss', 'val_ppl', 'lr', 'tokens_per_s', 'elapsed_s', 'epoch'):
         assert key in results['history'][0]
-    ckpt = torch.load(out / 'ckpt.pt', weights_only=False)
-    last = torch.load(out / 'last.pt', weights_only=False)
+    ckpt = torch.load(out / 'ckpt.pt', weights_only=True)
+    last = torch.load(out / 'last.pt', weights_only=True)
     assert last['iter_num'] == 6 and ckpt['iter_num'] == best['iter']
     # provenance: the code's commit (and whether tracked files differ from it) and the data's identity
     head = subprocess.run(['git', '-C', ROOT, 'rev-parse', 'HEAD'], capture_output=True, text=True).stdout.strip()
@@ -352,6 +352,8 @@ def test_short_run_writes_checkpoints_and_results(workdir):
         assert record['code'] == {'commit': head, 'dirty': dirty} and len(head) == 40
         assert record['data']['sha256'] == {s: meta['splits'][s]['sha256'] for s in ('train', 'val', 'test')}
         assert record['data']['units'] == meta['units'] and record['data']['tokens']['val'] == meta['splits']['val']['tokens']
+        # and the token arrays the run read, so that two runs compare exactly when they saw the same tokens
+        assert record['data']['bin_sha256'] == {s: sha(workdir / 'data' / 'slice' / f'{s}.bin') for s in ('train', 'val', 'test')}
     assert not [k for k in last['model'] if k.startswith('_orig_mod.')]
     for key in ('optimizer', 'scaler', 'model_args', 'epoch', 'step_in_epoch', 'best', 'config', 'rng'):
         assert key in last
@@ -368,7 +370,7 @@ def test_short_run_writes_checkpoints_and_results(workdir):
 def test_seed_recipe_settings_reach_the_model_and_the_optimizer(workdir):
     run('train.py', *TINY, '--out_dir=out-seedrecipe', '--max_iters=2', '--init=torch', '--weight_decay_on=all',
         '--weight_decay=0.01', cwd=workdir)
-    last = torch.load(workdir / 'out-seedrecipe' / 'last.pt', weights_only=False)
+    last = torch.load(workdir / 'out-seedrecipe' / 'last.pt', weights_only=True)
     assert last['model_args']['init'] == 'torch'
     groups = [g for g in last['optimizer']['param_groups'] if g['params']]
     assert [g['weight_decay'] for g in groups] == [0.01] and len(groups[0]['params']) == len(last['model']) - 1  # tied: one
@@ -407,7 +409,7 @@ def test_training_steps_are_the_spec_replayed_by_hand(tmp_path):
     run('train.py', '--dataset=synthetic', '--out_dir=out', *[f'--{k}={v}' for k, v in shape.items()], f'--batch_size={B}',
         f'--max_iters={iters}', f'--warmup_iters={warmup}', f'--learning_rate={lr}', f'--grad_clip={clip}', f'--seed={seed}',
         '--min_lr=3e-4', '--compile=False', '--device=cpu', '--dtype=float32', cwd=tmp_path)
-    trained = torch.load(tmp_path / 'out' / 'last.pt', weights_only=False)['model']
+    trained = torch.load(tmp_path / 'out' / 'last.pt', weights_only=True)['model']
 
     torch.manual_seed(seed)
     model = GPT(GPTConfig(**shape))
@@ -439,7 +441,8 @@ def test_training_steps_are_the_spec_replayed_by_hand(tmp_path):
 def test_a_run_outside_a_repository_says_its_code_version_is_unknown(workdir, tmp_path):
     code = tmp_path / 'code'
     code.mkdir()
-    for f in ('train.py', 'model.py', 'mixer_ops.py', 'data.py', 'configurator.py', 'hardware.py', 'prepare.py'):
+    for f in ('train.py', 'model.py', 'mixer_ops.py', 'mixer_decode.py', 'checkpoints.py', 'data.py', 'configurator.py',
+              'hardware.py', 'prepare.py'):
         shutil.copy(os.path.join(ROOT, f), code / f)
     p = subprocess.run([sys.executable, str(code / 'train.py'), *TINY, '--out_dir=out-norepo', '--max_iters=1'],
                        cwd=workdir, env=dict(ENV, GIT_CEILING_DIRECTORIES=str(tmp_path)), capture_output=True, text=True)
@@ -453,7 +456,7 @@ def test_resumed_run_ends_like_an_uninterrupted_one(workdir):
     run('train.py', *common, '--out_dir=out-resumed', '--max_iters=4', cwd=workdir)  # stops at iteration 4
     p = run('train.py', *common, '--out_dir=out-resumed', '--max_iters=12', '--init_from=resume', cwd=workdir)
     assert 'resuming from out-resumed/last.pt at iteration 4' in p.stdout
-    full, resumed = (torch.load(workdir / d / 'last.pt', weights_only=False) for d in ('out-full', 'out-resumed'))
+    full, resumed = (torch.load(workdir / d / 'last.pt', weights_only=True) for d in ('out-full', 'out-resumed'))
     assert full['iter_num'] == resumed['iter_num'] == 12
     for k, v in full['model'].items():
         assert torch.equal(v, resumed['model'][k]), k
@@ -473,7 +476,7 @@ def test_resume_without_the_config_file_keeps_the_run_settings(workdir):
     # resumed with nothing but where the run is and what this command changes: the rest comes from last.pt
     p = run('train.py', '--out_dir=out-cfg-cut', '--init_from=resume', '--max_iters=8', cwd=workdir)
     assert "resuming with the settings stored in out-cfg-cut/last.pt; changed here: max_iters 4 -> 8" in p.stdout
-    full, cut = (torch.load(workdir / d / 'last.pt', weights_only=False) for d in ('out-cfg-full', 'out-cfg-cut'))
+    full, cut = (torch.load(workdir / d / 'last.pt', weights_only=True) for d in ('out-cfg-full', 'out-cfg-cut'))
     for k, v in full['model'].items():
         assert torch.equal(v, cut['model'][k]), k
     a, b = (json.load(open(workdir / d / 'results.json')) for d in ('out-cfg-full', 'out-cfg-cut'))
@@ -516,6 +519,9 @@ def test_a_damaged_checkpoint_is_named_not_a_traceback(workdir, damage):
     ('--dtype=float16', "dtype='float16' on a CPU: its float16 matmuls are not fast"),
     ('--dtype=fp8', "dtype='fp8': allowed values are auto, float32, bfloat16, float16"),
     ('--eval_only=True', "cannot evaluate: out-bad/ckpt.pt not found (eval_only evaluates out_dir/ckpt.pt"),
+    ('--learning_rate=-1', 'learning_rate=-1.0: allowed values are numbers >= 0'),
+    ('--lags=(1,200)', 'a lag of 200 is never valid in sequences of at most block_size=32 tokens: allowed lags are 1 to 31'),
+    ('--patience=-1', 'patience=-1: allowed values are integers >= 0'),
 ])
 def test_train_explains_bad_values(workdir, arg, message):
     if arg == '--device=cuda' and torch.cuda.is_available():
@@ -523,7 +529,7 @@ def test_train_explains_bad_values(workdir, arg, message):
     p = run('train.py', *TINY, '--out_dir=out-bad', '--max_iters=0', arg, cwd=workdir, check=False)
     assert p.returncode != 0 and message in p.stderr and 'Traceback' not in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1  # one line that says what was wrong and what to do
-    assert not (workdir / 'out-bad' / 'results.json').exists()
+    assert not (workdir / 'out-bad').exists()  # nothing written
 
 
 def test_a_run_past_its_deadline_stops_and_reports_itself_incomplete(workdir):
@@ -564,11 +570,11 @@ def test_checkpoints_at_the_end_only_give_the_same_run(workdir):
     a, b = (json.load(open(workdir / d / 'results.json')) for d in ('out-every', 'out-end'))
     assert a['best'] == b['best'] and a['test'] == b['test'] and a['completed'] and b['completed']
     for name in ('last.pt', 'ckpt.pt'):
-        x, y = (torch.load(workdir / d / name, weights_only=False) for d in ('out-every', 'out-end'))
+        x, y = (torch.load(workdir / d / name, weights_only=True) for d in ('out-every', 'out-end'))
         for k, v in x['model'].items():
             assert torch.equal(v, y['model'][k]), (name, k)
         assert x['iter_num'] == y['iter_num']
-    assert torch.load(workdir / 'out-end' / 'last.pt', weights_only=False)['iter_num'] == 8
+    assert torch.load(workdir / 'out-end' / 'last.pt', weights_only=True)['iter_num'] == 8
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(workdir):
@@ -1000,3 +1006,114 @@ def test_a_run_failing_under_a_compile_mode_starts_again_in_the_default_mode(wor
     assert '| paper_grassmann_l6-seed42 | complete | no | 6 / 6 |' in (tmp_path / 'sprint' / 'summary.md').read_text()
     log = (tmp_path / 'work' / 'runs' / 'paper_grassmann_l6-seed42' / 'train.log').read_text()
     assert log.index("compile_mode='bogus': allowed values are") < log.index('best val ppl')  # both attempts kept
+
+
+# -----------------------------------------------------------------------------
+# issue 29: --help, early stopping, wandb groups, checkpoints as data
+
+
+@pytest.mark.parametrize('script, flag', [('train.py', '--help'), ('train.py', '-h'), ('sample.py', '--help')])
+def test_help_prints_the_usage_and_every_key_with_its_default(script, flag):
+    from configurator import script_defaults
+    p = run(script, flag)
+    assert p.returncode == 0 and 'Usage:' in p.stdout and p.stderr == ''
+    for key, value in script_defaults(os.path.join(ROOT, script)).items():
+        assert f"--{key}={value!r}" in p.stdout, key
+    assert "--learning_rate=0.001" in p.stdout or script == 'sample.py'
+
+
+@pytest.mark.parametrize('script', ('prepare.py', 'compare.py', 'bench.py', 'sprint.py'))
+def test_every_other_script_answers_help(script):
+    p = run(script, '--help')
+    assert p.returncode == 0 and 'usage' in p.stdout.lower()
+
+
+def test_early_stopping_stops_patience_evaluations_after_the_best_and_resume_keeps_the_count(workdir):
+    """lr 0: the validation loss never improves on the first evaluation (equal is not better), so with
+    patience 2 the run stops at the third evaluation, completed, the first evaluation's weights tested."""
+    common = [*TINY, '--learning_rate=0', '--eval_interval=2', '--patience=2']
+    p = run('train.py', *common, '--out_dir=out-patience', '--max_iters=20', cwd=workdir)
+    r = json.load(open(workdir / 'out-patience' / 'results.json'))
+    assert [h['iter'] for h in r['history']] == [2, 4, 6] and r['iter'] == 6
+    assert r['completed'] and r['stopped_early'] and r['best']['iter'] == 2 and r['test'] is not None
+    assert 'stopped early at iteration 6 of 20: 2 evaluations without a better validation loss' in p.stdout
+    run('train.py', *common, '--out_dir=out-patience-cut', '--max_iters=4', cwd=workdir)  # evaluations 2, 4: one since the best
+    cut = json.load(open(workdir / 'out-patience-cut' / 'results.json'))
+    assert cut['completed'] and not cut['stopped_early']
+    run('train.py', '--out_dir=out-patience-cut', '--init_from=resume', '--max_iters=20', cwd=workdir)
+    resumed = json.load(open(workdir / 'out-patience-cut' / 'results.json'))
+    assert [h['iter'] for h in resumed['history']] == [2, 4, 6] and resumed['stopped_early']
+    assert resumed['test'] == r['test']
+    # without patience the same run goes on to max_iters
+    run('train.py', *TINY, '--learning_rate=0', '--eval_interval=2', '--out_dir=out-no-patience', '--max_iters=8', cwd=workdir)
+    assert len(json.load(open(workdir / 'out-no-patience' / 'results.json'))['history']) == 4
+
+
+FAKE_WANDB = """import json, os
+def init(**kw):
+    with open(os.environ['FAKE_WANDB_LOG'], 'a') as f:
+        f.write(json.dumps({k: v for k, v in kw.items() if k != 'config'}) + '\\n')
+def log(*args, **kw):
+    pass
+def finish():
+    pass
+class Summary(dict):
+    def update(self, *args, **kw):
+        pass
+summary = Summary()
+"""
+
+
+def test_wandb_groups_the_seeds_of_an_arm_tags_the_units_and_resumes_the_same_run(workdir, tmp_path):
+    """A stand-in wandb module records what train.py asks of wandb.init (offline, no account)."""
+    (tmp_path / 'wandb').mkdir()
+    (tmp_path / 'wandb' / '__init__.py').write_text(FAKE_WANDB)
+    log = tmp_path / 'init.jsonl'
+    env = dict(ENV, PYTHONPATH=str(tmp_path), FAKE_WANDB_LOG=str(log))
+    args = [sys.executable, os.path.join(ROOT, 'train.py'), *TINY, '--eval_interval=2', '--wandb_log=True']
+    for extra in (['--out_dir=arm-seed7', '--max_iters=2'], ['--out_dir=arm-seed7', '--max_iters=4', '--init_from=resume'],
+                  ['--out_dir=arm-seed8', '--max_iters=2', '--seed=8']):
+        p = subprocess.run(args + extra, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stderr
+    first, resumed, other = (json.loads(line) for line in log.read_text().splitlines())
+    meta = json.load(open(workdir / 'data' / 'slice' / 'meta.json'))
+    assert first['group'] == resumed['group'] == other['group'] == 'arm'  # the seeds of one arm: one group
+    assert first['name'] == 'arm-seed7' and meta['units'] in first['tags'] and 'warmup 200' in first['tags']
+    assert first['id'] == resumed['id'] != other['id'] and resumed['resume'] == 'allow'
+
+
+class Payload:
+    """What a crafted checkpoint carries: unpickling it would create a folder of its choosing."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return os.mkdir, (self.path,)
+
+
+def test_a_crafted_checkpoint_is_refused_and_its_code_never_runs(workdir, tmp_path):
+    out, marker = workdir / 'out-crafted', tmp_path / 'pwned'
+    out.mkdir()
+    for name in ('ckpt.pt', 'last.pt'):
+        torch.save({'model': Payload(str(marker)), 'model_args': {}, 'tokenizer': 'bert'}, out / name)
+    for script, args in (('sample.py', []), ('train.py', ['--init_from=resume']), ('train.py', ['--eval_only=True'])):
+        p = run(script, f'--out_dir={out.name}', *args, cwd=workdir, check=False)
+        assert p.returncode != 0 and 'Traceback' not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert 'holds Python objects' in p.stderr and '--trust_checkpoint=True' in p.stderr
+        assert not marker.exists()
+
+
+def test_a_checkpoint_from_before_issue_29_loads_only_when_trusted(workdir):
+    """train.py's checkpoints hold only plain data (weights_only=True loads them); one written the old
+    way, with numpy's RNG state as numpy objects, is refused, then resumes with --trust_checkpoint=True."""
+    run('train.py', *TINY, '--out_dir=out-old', '--max_iters=2', '--eval_interval=2', cwd=workdir)
+    for name in ('last.pt', 'ckpt.pt'):
+        ckpt = torch.load(workdir / 'out-old' / name, weights_only=True)
+        ckpt['rng'] = [dict(state, numpy=np.random.get_state()) for state in ckpt['rng']]
+        torch.save(ckpt, workdir / 'out-old' / name)
+    p = run('train.py', '--out_dir=out-old', '--init_from=resume', '--max_iters=4', cwd=workdir, check=False)
+    assert p.returncode != 0 and 'holds Python objects' in p.stderr
+    p = run('train.py', '--out_dir=out-old', '--init_from=resume', '--max_iters=4', '--trust_checkpoint=True', cwd=workdir)
+    assert 'resuming from out-old/last.pt at iteration 2' in p.stdout
+    assert torch.load(workdir / 'out-old' / 'last.pt', weights_only=True)['iter_num'] == 4  # and saved as plain data again

@@ -14,16 +14,19 @@ last (number of blocks mod global batch) blocks of each epoch's order are left o
 each epoch. Global batch = batch_size x gradient_accumulation_steps x number of processes.
 Writes out_dir/ckpt.pt (best validation loss), out_dir/last.pt (latest) and out_dir/results.json.
 A resumed run starts from the settings stored in its checkpoint; config files and --key=value given
-with --init_from=resume then change them (printed); out_dir, init_from, eval_only and deadline are
-never taken from the checkpoint.
+with --init_from=resume then change them (printed); out_dir, init_from, eval_only, deadline and
+trust_checkpoint are never taken from the checkpoint. With patience=N a run stops N evaluations after
+its best validation loss (early stopping) and counts as completed. `python train.py --help` lists
+every key with its default.
 """
 import json
 import math
 import os
-import random
+import re
 import subprocess
 import sys
 import time
+import uuid
 from contextlib import nullcontext
 from dataclasses import asdict, fields
 
@@ -32,10 +35,11 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from checkpoints import load_checkpoint, rng_states, save_atomic, set_rng_states
 from configurator import configure
-from data import epoch_order, evaluate, gather_blocks, load_meta, load_split, metrics, num_blocks
+from data import epoch_order, evaluate, gather_blocks, load_meta, load_split, metrics, num_blocks, token_sha256
 from hardware import auto_dtype, keep_freed_memory
-from model import GPT, GPTConfig, load_checkpoint
+from model import GPT, GPTConfig
 from prepare import units
 
 # -----------------------------------------------------------------------------
@@ -45,11 +49,13 @@ from prepare import units
 out_dir = 'out'
 init_from = 'scratch'  # 'scratch' | 'resume' (from out_dir/last.pt)
 eval_only = False  # evaluate ckpt.pt on val and test, then exit
+trust_checkpoint = False  # load a checkpoint holding Python objects (train.py's before issue 29): only one you know
 log_interval = 10
 # wandb logging
 wandb_log = False
 wandb_project = 'grassmann'
 wandb_run_name = None  # None: out_dir's name
+wandb_group = None  # None: the run's name without its '-seed<N>', so that the seeds of one arm form a group
 # data
 dataset = 'wikitext2'  # reads data/<dataset>/{train,val,test}.bin and meta.json
 batch_size = 32
@@ -74,6 +80,8 @@ pos_emb = True  # False: no position table, the lags alone carry order (any leng
 init = 'normal'  # 'normal': N(0, 0.02), zero biases | 'torch': PyTorch's defaults (the seed's recipe)
 partners = 'none'  # 'ema' | 'selective': running summaries of the past, paired with z_t like lags (stage 4)
 n_partners = 3  # K summaries per layer, decays initialised at τ = 4, 16, 64
+pairing = 'wedge'  # 'unnormalised' | 'linear': the Grassmann mixer without step 4, or without its geometry (stage 5)
+attn_window = 0  # attention reads only the last attn_window positions and its own (stage 5); 0: the whole context
 # optimizer and schedule: linear warmup, then cosine decay to min_lr at lr_decay_iters
 learning_rate = 1e-3
 epochs = 30
@@ -89,6 +97,7 @@ beta1 = 0.9
 beta2 = 0.999
 grad_clip = 1.0  # 0: no clipping
 eval_interval = 0  # iterations between evaluations; 0: once per epoch
+patience = 0  # stop this many evaluations after the best validation loss (early stopping); 0: never (the paper's)
 eval_stride = 0  # < block_size: score each target with at least block_size - eval_stride context; 0: block_size
 checkpoint_every = 1  # evaluations between writes of last.pt and ckpt.pt; 0: at the end only (the best weights wait in memory)
 deadline = 0.0  # a time.time(): past it the run stops, evaluates, and reports itself incomplete; 0: none
@@ -103,28 +112,31 @@ config_keys = [k for k, v in globals().items() if not k.startswith('_') and isin
 defaults = {k: globals()[k] for k in config_keys}
 ckpt = None
 try:
-    config = configure(defaults, sys.argv[1:])
+    config = configure(defaults, sys.argv[1:], script=__file__)
     if config['eval_only']:  # always the trained weights: an untrained model's perplexity is nobody's result
         config['init_from'] = 'resume'
     if config['init_from'] == 'resume':  # the run's own settings, then what this command line changes
         path = os.path.join(config['out_dir'], 'ckpt.pt' if config['eval_only'] else 'last.pt')
         try:
             ckpt = load_checkpoint(path, ('model', 'model_args', 'config', 'iter_num') + (() if config['eval_only'] else
-                                   ('optimizer', 'scaler', 'best', 'history', 'elapsed', 'rng')))
+                                   ('optimizer', 'scaler', 'best', 'history', 'elapsed', 'rng')), config['trust_checkpoint'])
         except ValueError as e:
             sys.exit(f"train.py: error: cannot {'evaluate' if config['eval_only'] else 'resume'}: {e} "
                      f"({'eval_only evaluates out_dir/ckpt.pt: point --out_dir at a trained run, or ' if config['eval_only'] else ''}"
                      "train with init_from='scratch' first)")
         stored = {k: v for k, v in ckpt['config'].items() if k in defaults}
-        this_run = {k: config[k] for k in ('out_dir', 'init_from', 'eval_only', 'deadline')}  # this command's own
+        this_run = {k: config[k] for k in ('out_dir', 'init_from', 'eval_only', 'deadline', 'trust_checkpoint')}  # this command's own
         config = {**configure({**defaults, **stored}, sys.argv[1:]), **this_run}
         changed = [f"{k} {stored[k]!r} -> {config[k]!r}" for k in stored if stored[k] != config[k] and k not in this_run]
         if int(os.environ.get('RANK', 0)) == 0:
             print(f"resuming with the settings stored in {path}" + (f"; changed here: {', '.join(changed)}" if changed else ''))
     for key, low in (('epochs', 1), ('batch_size', 1), ('gradient_accumulation_steps', 1), ('eval_stride', 0),
-                     ('max_iters', 0), ('log_interval', 1), ('eval_interval', 0), ('checkpoint_every', 0)):
+                     ('max_iters', 0), ('log_interval', 1), ('eval_interval', 0), ('checkpoint_every', 0), ('patience', 0)):
         if not config[key] >= low:
             raise ValueError(f"{key}={config[key]!r}: allowed values are integers >= {low}")
+    for key in ('learning_rate', 'min_lr', 'weight_decay', 'grad_clip', 'warmup_iters'):
+        if not config[key] >= 0:
+            raise ValueError(f"{key}={config[key]!r}: allowed values are numbers >= 0")
     choices = {'compile_mode': ('default', 'reduce-overhead', 'max-autotune', 'max-autotune-no-cudagraphs'),
                'weight_decay_on': ('matrices', 'all'), 'dtype': ('auto', 'float32', 'bfloat16', 'float16')}
     for key, allowed in choices.items():
@@ -137,11 +149,6 @@ except (ValueError, TypeError) as e:
     sys.exit(f"train.py: error: {e}")
 globals().update(config)
 # -----------------------------------------------------------------------------
-
-def save_atomic(obj, path):
-    torch.save(obj, path + '.tmp')
-    os.replace(path + '.tmp', path)
-
 
 def code_version():
     """The git commit of this code and whether tracked files differ from it ('unknown' outside a repository)."""
@@ -196,8 +203,6 @@ ctx = nullcontext() if dtype == 'float32' else torch.autocast(device_type=device
 torch.manual_seed(seed + rank)  # dropout differs per rank; DDP copies rank 0's initial weights
 torch.backends.cuda.matmul.allow_tf32 = True
 torch.backends.cudnn.allow_tf32 = True
-if master:
-    os.makedirs(out_dir, exist_ok=True)
 
 # data
 data_dir = os.path.join('data', dataset)
@@ -208,7 +213,8 @@ except FileNotFoundError as e:
 train_data, val_data, test_data = (load_split(data_dir, s) for s in ('train', 'val', 'test'))
 train_tokens = torch.from_numpy(train_data.astype(np.int64)).to(device)  # once: each batch is gathered where it is used
 data_identity = {'dataset': dataset, 'units': units(meta), 'unk_id': (meta.get('unk') or {}).get('id'),
-                 'sha256': {s: meta['splits'][s]['sha256'] for s in meta['splits']},
+                 'sha256': {s: meta['splits'][s]['sha256'] for s in meta['splits']},  # the source text
+                 'bin_sha256': {s: token_sha256(data_dir, s) for s in ('train', 'val', 'test')},  # the tokens read
                  'tokens': {s: meta['splits'][s]['tokens'] for s in meta['splits']}}
 code = code_version()
 tokenizer_vocab = None  # a WordPiece vocabulary travels in the checkpoints, so that sample.py can decode
@@ -249,7 +255,8 @@ raw_model = GPT(gptconf)
 if ckpt:
     raw_model.load_state_dict(ckpt['model'])
 raw_model.to(device)
-if master:
+if master:  # the settings are good: only now is anything written
+    os.makedirs(out_dir, exist_ok=True)
     print(f"{gptconf.mixer} model, {raw_model.num_params():,} parameters; {dtype} on {device}"
           f"{f' x {world_size} processes' if ddp else ''}; {iters_per_epoch} iterations per epoch")
 
@@ -283,20 +290,18 @@ if ckpt:
     iter_num, best, history, elapsed = ckpt['iter_num'], ckpt['best'], ckpt['history'], ckpt['elapsed']
     rng = ckpt['rng'][rank] if len(ckpt['rng']) == world_size else None
     if rng:  # the dropout masks go on exactly as if the run had not stopped
-        torch.set_rng_state(rng['torch'].cpu())
-        if device_type == 'cuda' and rng['cuda'] is not None:
-            torch.cuda.set_rng_state(rng['cuda'].cpu())
-        np.random.set_state(rng['numpy'])
-        random.setstate(rng['python'])
+        set_rng_states(rng, device_type)
     elif master:
         print(f"resuming on {world_size} processes from a checkpoint of {len(ckpt['rng'])}: dropout masks will differ")
     if best:
         try:
-            best_weights = load_checkpoint(os.path.join(out_dir, 'ckpt.pt'))['model']
+            best_weights = load_checkpoint(os.path.join(out_dir, 'ckpt.pt'), trust=trust_checkpoint)['model']
         except ValueError as e:
             sys.exit(f"train.py: error: cannot resume: the best weights: {e}")
     if master:
         print(f"resuming from {out_dir}/last.pt at iteration {iter_num}")
+wandb_id = ckpt.get('wandb_id') if ckpt else None
+wandb_id = wandb_id or uuid.uuid4().hex[:12]  # a resumed run goes on logging to the same wandb run
 ckpt = None  # free memory
 
 model = torch.compile(raw_model, mode=compile_mode) if compile else raw_model
@@ -330,7 +335,8 @@ def checkpoint(path, rng_states, weights=None):
     """The run's state; with `weights` (the best, kept in memory) only what evaluation and sampling need."""
     state = {'model': weights or raw_model.state_dict(), 'model_args': asdict(gptconf), 'iter_num': best['iter'] if weights else iter_num,
              'best': best, 'history': history, 'config': config, 'tokenizer': meta['tokenizer'],
-             'tokenizer_vocab': tokenizer_vocab, 'tokenizer_unk': data_identity['unk_id'], 'code': code, 'data': data_identity}
+             'tokenizer_vocab': tokenizer_vocab, 'tokenizer_unk': data_identity['unk_id'], 'code': code, 'data': data_identity,
+             'wandb_id': wandb_id}
     if weights is None:
         state.update(optimizer=optimizer.state_dict(), scaler=scaler.state_dict(), epoch=iter_num // iters_per_epoch,
                      step_in_epoch=iter_num % iters_per_epoch, elapsed=elapsed, rng=rng_states)
@@ -341,7 +347,8 @@ def write_results(test=None):
     """results.json after every evaluation: a run cut short (deadline, crash) still leaves its history."""
     results = {'config': config, 'model_args': asdict(gptconf), 'tokenizer': meta['tokenizer'], 'units': units(meta),
                'code': code, 'data': data_identity,
-               'n_params': raw_model.num_params(), 'completed': iter_num >= max_iters and test is not None,
+               'n_params': raw_model.num_params(), 'completed': (iter_num >= max_iters or patience_spent()) and test is not None,
+               'stopped_early': patience_spent(),
                'iter': iter_num, 'max_iters': max_iters, 'history': history, 'best': best, 'test': test,
                'eval_stride': eval_stride or block_size, 'device': device,
                'device_name': torch.cuda.get_device_name() if device_type == 'cuda' else device,
@@ -355,17 +362,16 @@ def write_results(test=None):
 def save_checkpoints(best_saved):
     """last.pt (the whole state, to resume from) and, unless already written, ckpt.pt: the best weights,
     with the whole state when they are the current ones. Returns True: the best is now on disk."""
-    rng_states = [{'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state() if device_type == 'cuda' else None,
-                   'numpy': np.random.get_state(), 'python': random.getstate()}]
+    states = [rng_states(device_type)]
     if ddp:
         gathered = [None] * world_size
-        dist.all_gather_object(gathered, rng_states[0])
-        rng_states = gathered
+        dist.all_gather_object(gathered, states[0])
+        states = gathered
     if master:
-        checkpoint(os.path.join(out_dir, 'last.pt'), rng_states)
+        checkpoint(os.path.join(out_dir, 'last.pt'), states)
         if not best_saved:
             current = best['iter'] == iter_num
-            checkpoint(os.path.join(out_dir, 'ckpt.pt'), rng_states, None if current else best_weights)
+            checkpoint(os.path.join(out_dir, 'ckpt.pt'), states, None if current else best_weights)
     return True
 
 
@@ -379,10 +385,17 @@ def stop_if_not_finite(value, what, since):
         sys.exit(1)
 
 
-if wandb_log and master:
+def patience_spent():
+    """Early stopping: `patience` evaluations have passed since the one with the best validation loss."""
+    return bool(patience) and best is not None and sum(e['iter'] > best['iter'] for e in history) >= patience
+
+
+if wandb_log and master:  # one wandb run per training run, resumed with it; the seeds of an arm grouped
     import wandb
-    wandb.init(project=wandb_project, name=wandb_run_name or os.path.basename(os.path.abspath(out_dir)),
-               config=config, dir=out_dir)
+    run_name = wandb_run_name or os.path.basename(os.path.abspath(out_dir))
+    wandb.init(project=wandb_project, name=run_name, group=wandb_group or re.sub(r'-seed\d+$', '', run_name),
+               tags=[units(meta)[:64], f'warmup {warmup_iters}', f'lr {learning_rate:g}', f'{epochs} epochs', dtype],
+               id=wandb_id, resume='allow', config=config, dir=out_dir)
 
 class Throughput:
     """Training time by windows of iterations, evaluation left out: lap(it) closes the window begun at
@@ -419,7 +432,7 @@ def mean_over_ranks(value):
 
 train_loss_sum, train_loss_n = torch.zeros((), device=device), 0
 speed, first_iter, last_good, run_t0 = Throughput(iter_num), iter_num, iter_num, time.time()
-while iter_num < max_iters:
+while iter_num < max_iters and not patience_spent():
     lr = get_lr(iter_num)
     for group in optimizer.param_groups:
         group['lr'] = lr
@@ -506,7 +519,9 @@ if master:
     write_results(test)
     print(f"best val ppl {best['val_ppl']:.2f} (epoch {best['epoch']:.2f}, iter {best['iter']}) | "
           f"{describe('test', test)} | wall {fmt_time(elapsed)} | {out_dir}/results.json"
-          + ('' if iter_num >= max_iters else f" (incomplete: {iter_num} of {max_iters} iterations)"))
+          + ('' if iter_num >= max_iters else f" (stopped early at iteration {iter_num} of {max_iters}: {patience} "
+             f"evaluations without a better validation loss)" if patience_spent() else
+             f" (incomplete: {iter_num} of {max_iters} iterations)"))
     if wandb_log:
         wandb.summary.update({'best_val_ppl': best['val_ppl'], 'test_ppl': test['ppl'], 'test_bpb': test['bpb']})
         wandb.finish()
