@@ -12,6 +12,8 @@
 #                 run's results.json and log go to results/study/runs/ and are not run again, so an
 #                 interrupted study resumes where it stopped. e.g. make study STUDY_SEEDS="43 44"
 # make stage4:    the study's stage 4 (partners) in today's units, seeds 42-44, into results/stage4/
+# make stage5:    stage 5: the controls (windowed attention, unnormalised and linear pairs), the publications'
+#                 models, each model's learning rate and the 30-epoch pair, into results/stage5/
 # Each target creates .venv and installs requirements.txt on first use. prepare.py downloads the data,
 # unless OFFLINE_DATA names a folder holding an offline copy: wikitext-2/ (the tokens variant),
 # bert-base-uncased/vocab.txt and tiktoken_cache/ (tiktoken's GPT-2 files), e.g. OFFLINE_DATA=~/wt2
@@ -100,6 +102,44 @@ STAGE4_ARMS ?= attention_post attention_pre grassmann_pre_all_learned_sub4 grass
 stage4:
 	$(MAKE) study STUDY_DIR=results/stage4 STUDY_ARMS="$(STAGE4_ARMS)" STUDY_SEEDS="$(or $(STAGE4_SEEDS),42 43 44)"
 
+# stage 5 (results/stage5/): the controls, the publications' models and each model's learning rate, one epoch
+# each after config/study/protocol.py. An arm is NAME=CONFIG[,CONFIG...] under config/ (as in make recipes);
+# the phases run in the issue's order, a finished run is not run again, and an interrupted one resumes from
+# its last.pt; a run that diverges is a result, kept as its log and a 'diverged' file. STAGE5_TUNED (each model at its best lr, seeds 43 and 44) and STAGE5_LONG (the 30-epoch pair,
+# config/stage5/long.py) are named once the lr runs have chosen them, e.g.
+# make stage5 STAGE5_LONG="attention_post_long=study/attention_post,stage5/long"
+STAGE5_CONTROLS ?= attention_post_window16=study/attention_post_window16 \
+  grassmann_pre_all_learned_sub4_unnormalised=study/grassmann_pre_all_learned_sub4_unnormalised \
+  grassmann_pre_all_learned_sub4_linear=study/grassmann_pre_all_learned_sub4_linear
+STAGE5_LR ?= $(foreach lr,5e-4 2e-3 3e-3,attention_post_lr$(lr)=study/attention_post,stage5/lr$(lr) \
+  grassmann_pre_all_learned_sub4_selective_lr$(lr)=study/grassmann_pre_all_learned_sub4_selective,stage5/lr$(lr))
+STAGE5_PUBLISHED ?= paper_grassmann_l6=paper_grassmann_l6 grassmann_post_all=study/grassmann_post_all
+STAGE5_TUNED ?=
+STAGE5_LONG ?=
+STAGE5_CHAIN ?= attention_post,attention_post_window16,grassmann_pre_all_learned_sub4,grassmann_pre_all_learned_sub4_linear,grassmann_pre_all_learned_sub4_unnormalised
+STAGE5_DIR ?= results/stage5
+stage5:
+	$(MAKE) stage5-runs S5_SEEDS=42 S5_ARMS="$(STAGE5_CONTROLS) $(STAGE5_LR)"
+	$(MAKE) stage5-runs S5_SEEDS="43 44" S5_ARMS="$(STAGE5_CONTROLS)"
+	$(MAKE) stage5-runs S5_SEEDS="42 43 44" S5_ARMS="$(STAGE5_PUBLISHED)"
+	$(MAKE) stage5-runs S5_SEEDS="43 44" S5_ARMS="$(STAGE5_TUNED)"
+	$(MAKE) stage5-runs S5_SEEDS=42 S5_ARMS="$(STAGE5_LONG)"
+	$(PY) compare.py $(STAGE5_DIR)/runs/* --out $(STAGE5_DIR) --chain $(STAGE5_CHAIN)
+
+stage5-runs: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
+	for seed in $(S5_SEEDS); do for arm in $(S5_ARMS); do \
+	  name=$${arm%%=*}; configs=$$(echo $${arm#*=} | tr , '\n' | sed 's|.*|config/&.py|'); \
+	  run=$(STAGE5_DIR)/runs/$$name-seed$$seed; out=$(OUT)/stage5/$$name-seed$$seed; \
+	  test -f $$run/results.json && continue; \
+	  if test -f $$out/last.pt; then again=--init_from=resume; else again=; rm -rf $$out && mkdir -p $$out; fi; \
+	  PYTHONUNBUFFERED=1 $(PY) train.py config/study/protocol.py $$configs --seed=$$seed --out_dir=$$out $$again \
+	    $(TRAIN_ARGS) 2>&1 | tee -a $$out/train.log; \
+	  if grep -q 'is nan at iteration\|is inf at iteration' $$out/train.log; then \
+	    mkdir -p $$run && cp $$out/train.log $$run/ && touch $$run/diverged && continue; fi; \
+	  test -f $$out/results.json && grep -q '"completed": true' $$out/results.json || exit 1; \
+	  mkdir -p $$run && cp $$out/results.json $$out/train.log $$run/; \
+	done; done
+
 # the recipe runs (results/recipes/): from the seed reproduction's recipe to ours, one factor at a time,
 # one epoch each on the CPU; an arm is NAME=CONFIG[,CONFIG...] under config/, run in that order, then
 # config/recipes/protocol.py; a finished arm's results.json is not run again, as in `make study`
@@ -124,4 +164,4 @@ recipes: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
 	done; done
 	$(PY) compare.py results/recipes/runs/* --out results/recipes --paired
 
-.PHONY: test train reproduce reproduce-paper reproduce-seed study stage4 recipes
+.PHONY: test train reproduce reproduce-paper reproduce-seed study stage4 stage5 stage5-runs recipes

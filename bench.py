@@ -86,7 +86,9 @@ def memory_mb(fn, saved_fn, device):
 def bench_one(mixer, T, B, args, ctx):
     """Rows for one mixer at one sequence length."""
     dev = args.device
-    cfg = GPTConfig(mixer=mixer, block_size=T, dropout=0.0, **({'partners': args.partners} if mixer == 'grassmann' else {}))
+    # a position table of at least max(lags) + 1 rows: below that length the longest lags are simply never valid
+    cfg = GPTConfig(mixer=mixer, block_size=max(T, max(GPTConfig.lags) + 1), dropout=0.0,
+                    **({'partners': args.partners} if mixer == 'grassmann' else {}))
     model = GPT(cfg).to(dev)
     opt = model.configure_optimizers(0.01, 1e-3, (0.9, 0.999), dev.split(':')[0])
     layer = (GrassmannMixer(cfg, cfg.lags) if mixer == 'grassmann' else CausalSelfAttention(cfg)).to(dev)

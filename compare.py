@@ -6,12 +6,16 @@ seeds on both sides, Welch's t-test on best validation perplexity. Runs in diffe
 WikiText-2 variant, how `<unk>` was encoded) are never compared; the code versions behind the table are
 listed, with a warning where runs read different data. With --paired, groups whose names
 differ only in 'attention' / 'grassmann' (make recipes) also get one row per pair: both models and the gap.
+With --chain, a decomposition of a gap: each step from one arm to the next (e.g. full attention ->
+windowed attention -> the Grassmann mixer -> its controls), with the change and Welch's p of each step.
 
 Usage:
     python compare.py out/wt2/* --out results/wt2
     python compare.py 'out/wt2/*' --out results/wt2          # a quoted glob works too
     python compare.py out/paper/*_l6-* --out results/paper_l6 --published "the paper" 248.4 275.7
     python compare.py results/recipes/runs/* --out results/recipes --paired
+    python compare.py results/stage5/runs/* --out results/stage5 \
+        --chain attention_post,attention_post_window16,grassmann_pre_all_learned_sub4,grassmann_pre_all_learned_sub4_linear
 
 Writes DIR/results.md, DIR/val_ppl.png (validation perplexity per epoch, every run, one colour per
 model) and DIR/best.png (best validation and test perplexity per model, mean ± std). Without
@@ -220,6 +224,24 @@ def paired_table(runs, groups):
     return '\n'.join(['## The two models side by side (best validation perplexity)', ''] + lines) + '\n'
 
 
+def chain_table(runs, groups, chain):
+    """A gap taken apart: one row per step from one arm of `chain` to the next, its change in mean best
+    validation perplexity (and as a share of the first arm's) with Welch's p over seeds, then the whole."""
+    val = {label: [runs[f]['best']['val_ppl'] for f in folders] for label, folders in groups}
+    missing = [c for c in chain if c not in val]
+    if missing:
+        raise ValueError(f"--chain names {', '.join(missing)}, which no group of these runs is called "
+                         f"(the groups: {', '.join(val)})")
+    lines = ['| step | from | to | change in best val ppl | Welch p |', '| --- | --- | --- | ---: | ---: |']
+    steps = list(zip(chain, chain[1:])) + ([(chain[0], chain[-1])] if len(chain) > 2 else [])
+    for i, (a, b) in enumerate(steps):
+        ma, mb = statistics.mean(val[a]), statistics.mean(val[b])
+        p = f"{welch(val[b], val[a])[2]:.3g}" if min(len(val[a]), len(val[b])) >= 2 else '- (one seed)'
+        lines.append(f"| {i + 1 if i < len(chain) - 1 else 'all'} | {a} ({mean_std(val[a])}) | {b} ({mean_std(val[b])}) | "
+                     f"{mb - ma:+.2f} ({(mb - ma) / statistics.mean(val[chain[0]]):+.1%}) | {p} |")
+    return '\n'.join(['## The gap, step by step (best validation perplexity)', ''] + lines) + '\n'
+
+
 def published_table(runs, groups, baselines, published):
     """Our gap beside published ones: each source's Transformer and Grassmann validation perplexity.
     Perplexities under different tokenizers are not comparable with each other; the relative gap is."""
@@ -289,7 +311,11 @@ def main():
                     help='a published pair of validation perplexities to set beside ours (repeatable)')
     ap.add_argument('--paired', action='store_true', help="a table of each attention group beside the grassmann group "
                                                           "named alike (make recipes' arms)")
+    ap.add_argument('--chain', type=lambda s: s.split(','), default=None, metavar='ARM,ARM[,ARM...]',
+                    help='a decomposition of the gap from the first arm to the last, one step per arm')
     args = ap.parse_args()
+    if args.chain is not None and len(args.chain) < 2:
+        sys.exit(f"compare.py: error: --chain {','.join(args.chain)}: name at least two arms, separated by commas")
     for source, *ppls in args.published:
         try:
             [float(p) for p in ppls]
@@ -306,6 +332,10 @@ def main():
         sys.exit(f"compare.py: error: these runs are not comparable, their {'/'.join(SAME_KEYS)} differ: "
                  f"{listing}. Compare each set on its own.")
     groups, baselines = group_runs(runs)
+    try:
+        chain = chain_table(runs, groups, args.chain) if args.chain else ''
+    except ValueError as e:
+        sys.exit(f"compare.py: error: {e}")
     os.makedirs(args.out, exist_ok=True)
     figs = figures(runs, groups, args.out)
     any_run = next(iter(runs.values()))
@@ -318,6 +348,7 @@ def main():
             + provenance(runs) + '\n\n'
             + table(runs, groups, baselines) + '\n'
             + (('\n' + paired_table(runs, groups)) if args.paired else '')
+            + (('\n' + chain) if chain else '')
             + (('\n' + published_table(runs, groups, baselines, args.published)) if args.published else '')
             + ''.join(f"\n![{f}]({f})\n" for f in figs))
     tmp = os.path.join(args.out, 'results.md.tmp')

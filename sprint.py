@@ -61,6 +61,11 @@ PRIORITY = ('paper_attention_l6', 'paper_grassmann_l6', 'study/grassmann_post_al
 TUNED, DROPOUTS = ('study/attention_post', 'study/grassmann_pre_all_learned_sub4'), ('0.1', '0.2', '0.3')
 TUNED_DIR = os.path.join(ROOT, 'results', 'gpu', 'unk-one-token', 'runs')
 RUNS = [(c, s) for s in (42, 43, 44) for c in PRIORITY] + [(f'{c}+tuned/dropout{p}', 42) for p in DROPOUTS for c in TUNED]
+# Then stage 5's tuned comparison (issue 28): each of LR_MODELS at the peak learning rate whose one-epoch CPU run
+# (seed 42, in STAGE5_RUNS) had the best validation perplexity, 30 epochs, seeds 42-44 (lr_tuned_runs() reads
+# them; nothing until every LRS of a model has a run there, a diverged one counting as the worst)
+LR_MODELS, LRS = ('study/attention_post', 'study/grassmann_pre_all_learned_sub4_selective'), ('5e-4', '1e-3', '2e-3', '3e-3')
+STAGE5_RUNS = os.path.join(ROOT, 'results', 'stage5', 'runs')
 # sha256 of epoch 0's block order (seed 42) as a CPU computes it, by number of training blocks
 ORDER_SHA256 = {18547: '02dc8e13a7e6a48263b6a649673992b2fafd33e5bfc4ccd1916efe018d45ca4d',  # wikitext2_bert, block 128, <unk> spelled out
                 17277: 'e8a28e5238f5d5eba263eab04770597da87700947ecad5d36d60e20e598eff56'}  # the same, one token per <unk>
@@ -91,6 +96,25 @@ def tuned_runs(runs_dir=TUNED_DIR):
         if len(best) == len(DROPOUTS):
             p = min(best, key=best.get)
             runs += [(f'{c}+tuned/dropout{p}', s) for s in (43, 44)]
+    return runs
+
+
+def lr_tuned_runs(runs_dir=STAGE5_RUNS):
+    """Seeds 42-44 of each LR_MODELS model at its best learning rate of stage 5 (make stage5's run names:
+    ARM-seed42 at 1e-3, ARM_lrLR-seed42 otherwise; a folder with a 'diverged' file counts as infinite)."""
+    runs = []
+    for c in LR_MODELS:
+        best = {}
+        for lr in LRS:
+            folder = os.path.join(runs_dir, f"{c.split('/')[-1]}{'' if lr == '1e-3' else '_lr' + lr}-seed42")
+            results = json.load(open(os.path.join(folder, 'results.json'))) if os.path.exists(os.path.join(folder, 'results.json')) else {}
+            if results.get('completed'):
+                best[lr] = results['best']['val_ppl']
+            elif os.path.exists(os.path.join(folder, 'diverged')):
+                best[lr] = float('inf')
+        if len(best) == len(LRS):
+            lr = min(best, key=best.get)
+            runs += [(c if lr == '1e-3' else f'{c}+stage5/lr{lr}', s) for s in (42, 43, 44)]
     return runs
 
 
@@ -317,7 +341,7 @@ def main():
     for d in (args.out, args.work):
         os.makedirs(d, exist_ok=True)
     LOG.append(open(os.path.join(args.work, 'sprint.log'), 'w'))
-    runs = [(c, int(s)) for c, s in (r.split(':') for r in args.runs.split(','))] if args.runs else RUNS + tuned_runs()
+    runs = [(c, int(s)) for c, s in (r.split(':') for r in args.runs.split(','))] if args.runs else RUNS + tuned_runs() + lr_tuned_runs()
     log(f"sprint: {len(runs)} runs by priority, {args.parallel} at a time, deadline in {args.deadline_s:.0f} s, out {args.out}")
     report = {}
 

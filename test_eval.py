@@ -235,6 +235,26 @@ def test_compare_names_study_arms_by_folder_and_measures_the_gap_to_each_attenti
         assert f"- grassmann_pre vs {base}, best val ppl: Welch's t" in text and f"p = {p:.3g}" in text
 
 
+def test_compare_takes_a_gap_apart_step_by_step(tmp_path):
+    runs = tmp_path / 'runs'
+    arms = {'full': [200, 204, 202], 'window': [210, 214, 212], 'mixer': [220, 222, 224], 'linear': [230, 231, 233]}
+    for arm, vals in arms.items():
+        for seed, v in zip((42, 43, 44), vals):
+            fake_run(runs / f'{arm}-seed{seed}', 'attention' if arm in ('full', 'window') else 'grassmann', seed, [v], v,
+                     arm=arm)
+    p = compare(f"{runs}/*", '--out', tmp_path / 'res', '--chain', 'full,window,mixer,linear')
+    rows = [line for line in p.stdout.splitlines() if line.startswith('| ') and 'from' not in line and '---' not in line
+            and ('+' in line.split('|')[4] or '-' in line.split('|')[4]) and line.split('|')[1].strip() in ('1', '2', '3', 'all')]
+    assert len(rows) == 4
+    cells = [[c.strip() for c in r.split('|')[1:-1]] for r in rows]
+    assert cells[0][1] == 'full (202.00 ± 2.00)' and cells[0][2] == 'window (212.00 ± 2.00)'
+    assert cells[0][3] == '+10.00 (+5.0%)' and cells[2][3] == '+9.33 (+4.6%)' and cells[3][3] == '+29.33 (+14.5%)'
+    from compare import welch
+    assert cells[1][4] == f"{welch(arms['mixer'], arms['window'])[2]:.3g}"
+    p = compare(f"{runs}/*", '--out', tmp_path / 'res2', '--chain', 'full,nowhere', check=False)
+    assert p.returncode != 0 and 'nowhere' in p.stderr and 'the groups:' in p.stderr and not (tmp_path / 'res2').exists()
+
+
 def test_device_batches_are_the_host_batches_of_the_epoch_order():
     """train.py gathers each batch from the token tensor on the device; the blocks must be exactly those
     the host path (numpy slicing of the memmap, in the epoch's order) gives."""

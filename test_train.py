@@ -792,6 +792,12 @@ STUDY_ARMS = {  # arm: (the keys that make the arm, parameters)
                                                 n_subspaces=4, reduced_dim=16, partners='ema', n_partners=3), 12_645_832),
     'grassmann_pre_all_learned_sub4_selective': (dict(mixer='grassmann', norm='pre', lag_schedule='all', lag_weights='learned',
                                                       n_subspaces=4, reduced_dim=16, partners='selective', n_partners=3), 12_650_440),
+    # stage 5: the controls
+    'attention_post_window16': (dict(mixer='attention', norm='post', attn_window=16), 12_585_472),
+    'grassmann_pre_all_learned_sub4_unnormalised': (dict(mixer='grassmann', norm='pre', lag_schedule='all', lag_weights='learned',
+                                                         n_subspaces=4, reduced_dim=16, pairing='unnormalised'), 12_641_188),
+    'grassmann_pre_all_learned_sub4_linear': (dict(mixer='grassmann', norm='pre', lag_schedule='all', lag_weights='learned',
+                                                   n_subspaces=4, reduced_dim=45, pairing='linear'), 12_635_740),
 }
 
 
@@ -862,6 +868,32 @@ def test_recipe_factors_change_one_thing_and_the_protocol_only_the_budget(factor
     assert {k for k in cfg if cfg[k] != base[k]} - set(RECIPE_FACTORS[factor]) == {'epochs', 'compile', 'log_interval', 'dtype'}
     assert {k: cfg[k] for k in RECIPE_FACTORS[factor]} == RECIPE_FACTORS[factor]
     assert (cfg['epochs'], cfg['dtype']) == (1, 'auto')
+
+
+def test_stage5_arms_name_configs_that_change_only_their_factor():
+    text = open(os.path.join(ROOT, 'Makefile')).read()
+    p = subprocess.run(['make', '-s', '-n', '-C', ROOT, 'stage5', f'PY={sys.executable}', 'DATA_DEP=',
+                        'STAGE5_LONG=attention_post_long=study/attention_post,stage5/long'], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    arms = set(re.findall(r'S5_ARMS="([^"]*)"', p.stdout + text))
+    arms = {a for line in arms for a in line.split() if '=' in a}
+    names = {a.split('=')[0] for a in arms}
+    assert {'attention_post_window16', 'grassmann_pre_all_learned_sub4_linear', 'grassmann_pre_all_learned_sub4_unnormalised',
+            'paper_grassmann_l6', 'grassmann_post_all', 'attention_post_lr5e-4', 'attention_post_lr3e-3',
+            'grassmann_pre_all_learned_sub4_selective_lr2e-3', 'attention_post_long'} <= names
+    defaults, protocol = train_defaults(), os.path.join(ROOT, 'config', 'study', 'protocol.py')
+    for arm in arms:
+        files = [os.path.join(ROOT, 'config', f'{n}.py') for n in arm.split('=')[1].split(',')]
+        assert all(os.path.isfile(f) for f in files), arm
+        cfg, base = configure(defaults, [protocol] + files), configure(defaults, [protocol] + files[:1])
+        factor = {k for k in cfg if cfg[k] != base[k]}
+        name = arm.split('=')[0]
+        expected = {'learning_rate'} if '_lr' in name else {'epochs', 'patience'} if name.endswith('_long') else set()
+        assert factor == expected, arm
+        if '_lr' in name:
+            assert cfg['learning_rate'] == float(name.rsplit('_lr', 1)[1]) and cfg['epochs'] == 1
+        if name.endswith('_long'):
+            assert (cfg['epochs'], cfg['patience'], cfg['warmup_iters']) == (30, 3, 200)
 
 
 def test_recipe_arms_name_configs_that_exist():
@@ -973,6 +1005,25 @@ def test_sprint_runs_seeds_43_and_44_of_each_model_at_its_best_dropout(tmp_path)
     json.dump({'completed': False, 'best': {'val_ppl': 10.0}},  # cut short: not a measurement of that dropout
               open(tmp_path / sprint.run_name('study/grassmann_pre_all_learned_sub4+tuned/dropout0.3', 42) / 'results.json', 'w'))
     assert len(sprint.tuned_runs(str(tmp_path))) == 2
+
+
+def test_sprint_runs_each_model_at_its_stage5_learning_rate_for_30_epochs(tmp_path):
+    import sprint
+    assert sprint.lr_tuned_runs(str(tmp_path)) == []  # nothing measured yet: nothing to choose from
+    ppl = {'attention_post-seed42': 205.7, 'attention_post_lr5e-4-seed42': 230.0, 'attention_post_lr2e-3-seed42': 201.0,
+           'grassmann_pre_all_learned_sub4_selective-seed42': 210.8, 'grassmann_pre_all_learned_sub4_selective_lr5e-4-seed42': 240.0,
+           'grassmann_pre_all_learned_sub4_selective_lr2e-3-seed42': 215.0, 'grassmann_pre_all_learned_sub4_selective_lr3e-3-seed42': 220.0}
+    for name, v in ppl.items():
+        os.makedirs(tmp_path / name)
+        json.dump({'completed': True, 'best': {'val_ppl': v}}, open(tmp_path / name / 'results.json', 'w'))
+    # attention lacks lr 3e-3: it waits; the Grassmann arm is best at 1e-3, its own config
+    assert sprint.lr_tuned_runs(str(tmp_path)) == [('study/grassmann_pre_all_learned_sub4_selective', s) for s in (42, 43, 44)]
+    os.makedirs(tmp_path / 'attention_post_lr3e-3-seed42')
+    (tmp_path / 'attention_post_lr3e-3-seed42' / 'diverged').write_text('')  # a diverged run is a result: the worst
+    assert sprint.lr_tuned_runs(str(tmp_path))[:3] == [('study/attention_post+stage5/lr2e-3', s) for s in (42, 43, 44)]
+    for config, _ in sprint.lr_tuned_runs(str(tmp_path)):
+        cfg = configure(train_defaults(), sprint.config_files(config))
+        assert cfg['epochs'] == 30 and cfg['learning_rate'] in (2e-3, 1e-3)
 
 
 def test_a_failing_preflight_kills_the_runs_beside_it(workdir, tmp_path):
@@ -1117,3 +1168,24 @@ def test_a_checkpoint_from_before_issue_29_loads_only_when_trusted(workdir):
     p = run('train.py', '--out_dir=out-old', '--init_from=resume', '--max_iters=4', '--trust_checkpoint=True', cwd=workdir)
     assert 'resuming from out-old/last.pt at iteration 2' in p.stdout
     assert torch.load(workdir / 'out-old' / 'last.pt', weights_only=True)['iter_num'] == 4  # and saved as plain data again
+
+
+def test_make_stage5_runs_each_arm_once_resumes_a_cut_run_and_keeps_what_finished(workdir, tmp_path):
+    """make stage5-runs on the slice: an arm's run lands in STAGE5_DIR/runs/NAME-seedN; run again, it is
+    skipped; a run whose out_dir holds a last.pt (a session that stopped) resumes from it."""
+    dirs = [f'STAGE5_DIR={tmp_path / "results"}', f'OUT={tmp_path / "out"}', f'PY={sys.executable}', 'DATA_DEP=']
+    train = (f'TRAIN_ARGS=--dataset={workdir / "data" / "slice"} --n_layer=1 --block_size=32 --batch_size=4 '
+             '--dtype=float32 --eval_interval=2 --log_interval=2')
+    make = ['make', '-s', '-C', ROOT, 'stage5-runs', *dirs, 'S5_SEEDS=7', 'S5_ARMS=win=study/attention_post_window16']
+    p = subprocess.run(make + [train + ' --max_iters=2'], env=ENV, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    r = json.load(open(tmp_path / 'results' / 'runs' / 'win-seed7' / 'results.json'))
+    assert (r['config']['attn_window'], r['config']['seed'], r['iter']) == (16, 7, 2)
+    p = subprocess.run(make + [train + ' --max_iters=2'], env=ENV, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0 and 'iter' not in p.stdout  # finished: not run again
+    # a cut run: its out_dir has last.pt at iteration 2 but no finished copy in results
+    make[-1] = 'S5_ARMS=cut=study/attention_post_window16'
+    subprocess.run(['cp', '-r', str(tmp_path / 'out' / 'stage5' / 'win-seed7'), str(tmp_path / 'out' / 'stage5' / 'cut-seed7')], check=True)
+    p = subprocess.run(make + [train + ' --max_iters=4'], env=ENV, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert 'resuming from' in p.stdout and json.load(open(tmp_path / 'results' / 'runs' / 'cut-seed7' / 'results.json'))['iter'] == 4
