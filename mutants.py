@@ -86,7 +86,7 @@ MUTANTS = {
                              'if k in name), None)', 'test_model.py::test_mfu_uses_the_device_peak_and_refuses_to_guess'),
     'config_ints_unchecked': ('model.py', 'if not isinstance(value, int) or isinstance(value, bool):', 'if False:',
                               'test_model.py::test_bad_config_values_raise_a_clear_error'),
-    'damaged_checkpoint_traceback': ('model.py', 'except Exception as e:  # a truncated', 'except ZeroDivisionError as e:  # a truncated',
+    'damaged_checkpoint_traceback': ('checkpoints.py', 'except Exception as e:  # a truncated', 'except ZeroDivisionError as e:  # a truncated',
                                      'test_train.py::test_a_damaged_checkpoint_is_named_not_a_traceback'),
     'resume_forgets_settings': ('train.py', 'config = {**configure({**defaults, **stored}, sys.argv[1:]), **this_run}',
                                 'config = {**configure(defaults, sys.argv[1:]), **this_run}',

@@ -7,6 +7,8 @@ Usage: python -m pytest -q test_eval.py
 import json
 import math
 import os
+import re
+import statistics
 import subprocess
 import sys
 
@@ -302,3 +304,113 @@ def test_every_mutant_still_finds_its_line():
     for name, (file, old, new, tests) in mutants.MUTANTS.items():
         assert open(os.path.join(ROOT, file), encoding='utf-8').read().count(old) == 1, name
         assert old != new and tests.split()[0].startswith('test_'), name
+
+# -----------------------------------------------------------------------------
+# the documentation: links that resolve, and tables that say what the runs say
+
+
+def markdown_files():
+    skip = {'.git', '.venv', 'out', 'data', 'wandb', '__pycache__', '.pytest_cache'}
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in skip and not d.startswith('out')]
+        yield from (os.path.join(folder, f) for f in files if f.endswith('.md'))
+
+
+def slug(heading):
+    """GitHub's anchor of a Markdown heading."""
+    text = re.sub(r'[^\w\- ]', '', heading.strip().lower().replace('`', ''))
+    return text.replace(' ', '-')
+
+
+def test_every_relative_link_in_the_markdown_resolves():
+    broken = []
+    for path in markdown_files():
+        text = open(path, encoding='utf-8').read()
+        text = re.sub(r'```.*?```', '', text, flags=re.S)  # code blocks hold commands, not links
+        for target in re.findall(r'\]\(([^)\s]+)\)', text):
+            if re.match(r'[a-z]+:', target):
+                continue
+            file, _, anchor = target.partition('#')
+            dest = os.path.normpath(os.path.join(os.path.dirname(path), file)) if file else path
+            if not os.path.exists(dest):
+                broken.append(f"{os.path.relpath(path, ROOT)}: {target}")
+            elif anchor and dest.endswith('.md'):
+                headings = re.findall(r'^#+ (.*)$', open(dest, encoding='utf-8').read(), re.M)
+                if anchor not in {slug(h) for h in headings}:
+                    broken.append(f"{os.path.relpath(path, ROOT)}: {target} (no such heading)")
+    assert not broken, broken
+
+
+def groups_of(result_set):
+    import compare
+    runs = compare.load_runs([os.path.join(ROOT, 'results', result_set, 'runs', '*')])
+    groups, _ = compare.group_runs(runs)
+    return {label: [runs[f] for f in folders] for label, folders in groups}
+
+
+def label_of(cell, labels):
+    """The group a table row is about: its first cell's first word ('study/x (...)' -> 'study_x')."""
+    word = re.sub(r'[*`]', '', cell).strip().split(' ')[0].replace('/', '_')
+    return word if word in labels else None
+
+
+@pytest.mark.parametrize('result_set', ('stage4', 'study', 'gpu', 'recipes', 'stage5'))
+def test_result_tables_say_what_the_runs_say(result_set):
+    """Every table row of a result set's README (and of results.md) that names one of its arms gives
+    that arm's best validation and test perplexity as compare.py computes them from the runs (the first
+    and second 'mean ± std' or two-decimal cells), and every 'A vs B' row Welch's t, df and p."""
+    from compare import mean_std, welch
+    groups = groups_of(result_set)
+    checked = 0
+    for doc in ('README.md', 'results.md'):
+        path = os.path.join(ROOT, 'results', result_set, doc)
+        for line in open(path, encoding='utf-8').read().splitlines():
+            cells = [c.strip() for c in line.strip().strip('|').split('|')] if line.startswith('| ') else []
+            if len(cells) < 3 or set(cells[1]) <= set('-: '):
+                continue
+            first = cells[1] if re.fullmatch(r'\d+', cells[0]) else cells[0]  # the study's tables lead with a stage
+            label = label_of(first, groups)
+            versus = re.fullmatch(r'(\S+) vs (\S+)(?: \(.*\))?', first)
+            if label and not versus:
+                numbers = [c for c in cells if re.fullmatch(r'\d[\d,]*\.\d\d( ± \d+\.\d\d)?', c)]
+                if not numbers:  # a table of what the arms are, not of what they scored
+                    continue
+                rs = groups[label]
+                assert numbers[:2] == [mean_std([r['best']['val_ppl'] for r in rs]), mean_std([r['test']['ppl'] for r in rs])], \
+                    (doc, line)
+                checked += 1
+            elif versus and all(label_of(v, groups) for v in versus.groups()):
+                a, b = ([r['best']['val_ppl'] for r in groups[label_of(v, groups)]] for v in versus.groups())
+                if min(len(a), len(b)) < 2:
+                    continue
+                t, df, p = welch(a, b)
+                stated = [c for c in cells[1:] if re.fullmatch(r'-?\d+(\.\d+)?(e-\d+)?', c)]
+                assert stated[-3:] == [f'{t:.2f}', f'{df:.1f}', f'{p:.2g}'], (doc, line)
+                checked += 1
+    assert checked >= 2  # the README has tables about these runs, or the test says nothing
+
+
+def test_the_readme_answer_table_says_what_the_runs_say():
+    """The first table of the README, row by row, recomputed from the committed runs."""
+    from compare import mean_std, welch
+    stage4, gpu, recipes = groups_of('stage4'), groups_of('gpu'), groups_of('recipes')
+    expected = [  # (attention runs, Grassmann runs, Welch's p shown)
+        (stage4['attention_post'], stage4['grassmann_pre_all_learned_sub4_selective'], True),
+        (stage4['attention_post'], stage4['grassmann_pre_all_learned_sub4'], True),
+        (stage4['attention_pre'], stage4['grassmann_pre_all_learned_sub4_selective'], False),
+        (recipes['ours_warmup_attention'], recipes['ours_warmup_grassmann'], False),
+        (gpu['paper_attention_l6'], gpu['paper_grassmann_l6'], False),
+        (gpu['paper_attention_l6'], gpu['study_grassmann_pre_all_learned'], False),
+    ]
+    text = open(os.path.join(ROOT, 'README.md'), encoding='utf-8').read()
+    table = next(b for b in text.split('## The answer so far')[1].split('\n\n') if b.startswith('| '))
+    rows = table.splitlines()[2:]
+    assert len(rows) == len(expected) + 2  # and the two publications' rows, quoted as published
+    for row, (att, gra, with_p) in zip(rows, expected):
+        cells = [c.strip() for c in row.strip().strip('|').split('|')]
+        a, g = [r['best']['val_ppl'] for r in att], [r['best']['val_ppl'] for r in gra]
+        gap = f"{(statistics.mean(g) - statistics.mean(a)) / statistics.mean(a):+.1%}"
+        assert cells[4] == str(len(g)) and cells[5:7] == [mean_std(a), mean_std(g)], row
+        assert cells[7] == gap + (f" (p = {welch(g, a)[2]:.2g})" if with_p else ''), row
+    assert [c.strip() for c in rows[-2].split('|')[6:9]] == ['248.4', '275.7', '+11.0%']
+    assert [c.strip() for c in rows[-1].split('|')[6:9]] == ['238.71', '321.05', '+34.5%']
