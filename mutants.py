@@ -142,7 +142,7 @@ MUTANTS = {
                            'test_eval.py test_train.py -k "evaluat or short_run"'),
     'sample_compiles_nothing': ('sample.py', 'on_token=printer() if stream else None, forward=forward)',
                                 'on_token=printer() if stream else None, forward=None)', 'test_train.py -k compiled_sampling'),
-    'results_forget_code': ('train.py', "'code': code, 'data': data_identity,", "'code': None, 'data': data_identity,",
+    'results_forget_code': ('train.py', "               'code': code, 'data': data_identity,", "               'code': None, 'data': data_identity,",
                             'test_train.py -k short_run'),
     'compare_ignores_data': ('compare.py', '    if len(data) > 1:', '    if False:', 'test_eval.py -k different_data'),
     # stage 4, the partners (issue 23)
