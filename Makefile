@@ -130,7 +130,7 @@ stage5-runs: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
 	for seed in $(S5_SEEDS); do for arm in $(S5_ARMS); do \
 	  name=$${arm%%=*}; configs=$$(echo $${arm#*=} | tr , '\n' | sed 's|.*|config/&.py|'); \
 	  run=$(STAGE5_DIR)/runs/$$name-seed$$seed; out=$(OUT)/stage5/$$name-seed$$seed; \
-	  test -f $$run/results.json && continue; \
+	  test -f $$run/results.json -o -f $$run/diverged && continue; \
 	  if test -f $$out/last.pt; then again=--init_from=resume; else again=; rm -rf $$out && mkdir -p $$out; fi; \
 	  PYTHONUNBUFFERED=1 $(PY) train.py config/study/protocol.py $$configs --seed=$$seed --out_dir=$$out $$again \
 	    $(TRAIN_ARGS) 2>&1 | tee -a $$out/train.log; \

@@ -185,6 +185,8 @@ MUTANTS = {
                                 'test_train.py -k wandb_groups'),
     'token_hash_of_source': ('train.py', "'bin_sha256': {s: token_sha256(data_dir, s)", "'bin_sha256': {s: meta['splits'][s]['sha256']",
                              'test_train.py -k short_run'),
+    'stage5_reruns_diverged': ('Makefile', 'test -f $$run/results.json -o -f $$run/diverged && continue',
+                               'test -f $$run/results.json && continue', 'test_train.py -k make_stage5'),
     'sprint_tunes_to_worst_dropout': ('sprint.py', 'p = min(best, key=best.get)', 'p = max(best, key=best.get)', 'test_train.py -k sprint_runs'),
 }
 

@@ -441,7 +441,7 @@ def test_training_steps_are_the_spec_replayed_by_hand(tmp_path):
 def test_a_run_outside_a_repository_says_its_code_version_is_unknown(workdir, tmp_path):
     code = tmp_path / 'code'
     code.mkdir()
-    for f in ('train.py', 'model.py', 'mixer_ops.py', 'mixer_decode.py', 'checkpoints.py', 'data.py', 'configurator.py',
+    for f in ('train.py', 'model.py', 'mixer_ops.py', 'mixer_decode.py', 'checkpoints.py', 'compare.py', 'data.py', 'configurator.py',
               'hardware.py', 'prepare.py'):
         shutil.copy(os.path.join(ROOT, f), code / f)
     p = subprocess.run([sys.executable, str(code / 'train.py'), *TINY, '--out_dir=out-norepo', '--max_iters=1'],
@@ -1189,3 +1189,9 @@ def test_make_stage5_runs_each_arm_once_resumes_a_cut_run_and_keeps_what_finishe
     p = subprocess.run(make + [train + ' --max_iters=4'], env=ENV, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
     assert 'resuming from' in p.stdout and json.load(open(tmp_path / 'results' / 'runs' / 'cut-seed7' / 'results.json'))['iter'] == 4
+    # a run that diverged is a result: kept as its log and a 'diverged' file, and not run again
+    (tmp_path / 'results' / 'runs' / 'dv-seed7').mkdir()
+    (tmp_path / 'results' / 'runs' / 'dv-seed7' / 'diverged').write_text('')
+    make[-1] = 'S5_ARMS=dv=study/attention_post_window16'
+    p = subprocess.run(make + [train + ' --max_iters=2'], env=ENV, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0 and not (tmp_path / 'out' / 'stage5' / 'dv-seed7').exists(), p.stdout + p.stderr

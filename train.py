@@ -22,7 +22,6 @@ every key with its default.
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from checkpoints import load_checkpoint, rng_states, save_atomic, set_rng_states
+from compare import arm_name
 from configurator import configure
 from data import epoch_order, evaluate, gather_blocks, load_meta, load_split, metrics, num_blocks, token_sha256
 from hardware import auto_dtype, keep_freed_memory
@@ -393,7 +393,7 @@ def patience_spent():
 if wandb_log and master:  # one wandb run per training run, resumed with it; the seeds of an arm grouped
     import wandb
     run_name = wandb_run_name or os.path.basename(os.path.abspath(out_dir))
-    wandb.init(project=wandb_project, name=run_name, group=wandb_group or re.sub(r'-seed\d+$', '', run_name),
+    wandb.init(project=wandb_project, name=run_name, group=wandb_group or arm_name(run_name),
                tags=[units(meta)[:64], f'warmup {warmup_iters}', f'lr {learning_rate:g}', f'{epochs} epochs', dtype],
                id=wandb_id, resume='allow', config=config, dir=out_dir)
 
