@@ -12,8 +12,9 @@
 #                 run's results.json and log go to results/study/runs/ and are not run again, so an
 #                 interrupted study resumes where it stopped. e.g. make study STUDY_SEEDS="43 44"
 # make stage4:    the study's stage 4 (partners) in today's units, seeds 42-44, into results/stage4/
-# make stage5:    stage 5: the controls (windowed attention, unnormalised and linear pairs), the publications'
-#                 models, each model's learning rate and the 30-epoch pair, into results/stage5/
+# make stage5:    stage 5: a reused baseline again (it must repeat), the controls (windowed attention,
+#                 unnormalised and linear pairs), the publications' models, each model's learning rate and
+#                 the 30-epoch pair, into results/stage5/; only on a CPU with fast bf16 (STAGE5_MACHINE)
 # Each target creates .venv and installs requirements.txt on first use. prepare.py downloads the data,
 # unless OFFLINE_DATA names a folder holding an offline copy: wikitext-2/ (the tokens variant),
 # bert-base-uncased/vocab.txt and tiktoken_cache/ (tiktoken's GPT-2 files), e.g. OFFLINE_DATA=~/wt2
@@ -118,7 +119,13 @@ STAGE5_TUNED ?=
 STAGE5_LONG ?=
 STAGE5_CHAIN ?= attention_post,attention_post_window16,grassmann_pre_all_learned_sub4,grassmann_pre_all_learned_sub4_linear,grassmann_pre_all_learned_sub4_unnormalised
 STAGE5_DIR ?= results/stage5
+# every run of the table on one kind of machine: stage 4's baselines trained in bf16 on a CPU with AVX-512 BF16;
+# elsewhere make stage5 stops before training (set STAGE5_MACHINE=cpu/float32 for a table of your own, baselines included)
+STAGE5_MACHINE ?= cpu/bfloat16
+STAGE5_REPRODUCE ?= attention_post=study/attention_post
+STAGE5_REPRODUCE_SEED ?= 42
 stage5:
+	$(if $(strip $(STAGE5_REPRODUCE)),$(MAKE) stage5-reproduce)
 	$(MAKE) stage5-runs S5_SEEDS=42 S5_ARMS="$(STAGE5_CONTROLS) $(STAGE5_LR)"
 	$(MAKE) stage5-runs S5_SEEDS="43 44" S5_ARMS="$(STAGE5_CONTROLS)"
 	$(MAKE) stage5-runs S5_SEEDS="42 43 44" S5_ARMS="$(STAGE5_PUBLISHED)"
@@ -126,7 +133,16 @@ stage5:
 	$(MAKE) stage5-runs S5_SEEDS=42 S5_ARMS="$(STAGE5_LONG)"
 	$(PY) compare.py $(STAGE5_DIR)/runs/* --out $(STAGE5_DIR) --chain $(STAGE5_CHAIN)
 
+# before anything else, a reused baseline again, on this code and this machine (into STAGE5_DIR/reproduced/): the
+# reused runs join the table only if it gives their best val ppl again (CPU runs repeat bit for bit)
+stage5-reproduce:
+	$(MAKE) stage5-runs S5_SEEDS=$(STAGE5_REPRODUCE_SEED) S5_ARMS="$(STAGE5_REPRODUCE)" STAGE5_DIR=$(STAGE5_DIR)/reproduced \
+	  OUT=$(OUT)/reproduced
+	$(PY) compare.py $(STAGE5_DIR)/reproduced/runs/$(firstword $(subst =, ,$(STAGE5_REPRODUCE)))-seed$(STAGE5_REPRODUCE_SEED) \
+	  --reproduces $(STAGE5_DIR)/runs/$(firstword $(subst =, ,$(STAGE5_REPRODUCE)))-seed$(STAGE5_REPRODUCE_SEED)
+
 stage5-runs: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
+	$(if $(strip $(S5_ARMS)),$(PY) hardware.py --expect $(STAGE5_MACHINE))
 	for seed in $(S5_SEEDS); do for arm in $(S5_ARMS); do \
 	  name=$${arm%%=*}; configs=$$(echo $${arm#*=} | tr , '\n' | sed 's|.*|config/&.py|'); \
 	  run=$(STAGE5_DIR)/runs/$$name-seed$$seed; out=$(OUT)/stage5/$$name-seed$$seed; \
@@ -164,4 +180,4 @@ recipes: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
 	done; done
 	$(PY) compare.py results/recipes/runs/* --out results/recipes --paired
 
-.PHONY: test train reproduce reproduce-paper reproduce-seed study stage4 stage5 stage5-runs recipes
+.PHONY: test train reproduce reproduce-paper reproduce-seed study stage4 stage5 stage5-reproduce stage5-runs recipes

@@ -3,9 +3,10 @@ Compare finished training runs from their results.json files: a Markdown table a
 Runs whose configs differ only in `seed` (and in where they were written) form one group; the table
 gives each group's mean ± std over seeds, the gap to the attention baseline, and, with two or more
 seeds on both sides, Welch's t-test on best validation perplexity. Runs in different units (tokenizer,
-WikiText-2 variant, how `<unk>` was encoded) are never compared; the code versions behind the table are
-listed, with a warning where runs read different data. With --paired, groups whose names
-differ only in 'attention' / 'grassmann' (make recipes) also get one row per pair: both models and the gap.
+WikiText-2 variant, how `<unk>` was encoded) are never compared, nor runs in different dtypes unless
+--mixed_dtypes says so; the machines and code versions behind the table are listed, with a warning where
+runs read different data. With --paired, groups whose names differ only in 'attention' / 'grassmann'
+(make recipes) also get one row per pair: both models and the gap.
 With --chain, a decomposition of a gap: each step from one arm to the next (e.g. full attention ->
 windowed attention -> the Grassmann mixer -> its controls), with the change and Welch's p of each step.
 
@@ -14,6 +15,7 @@ Usage:
     python compare.py 'out/wt2/*' --out results/wt2          # a quoted glob works too
     python compare.py out/paper/*_l6-* --out results/paper_l6 --published "the paper" 248.4 275.7
     python compare.py results/recipes/runs/* --out results/recipes --paired
+    python compare.py out/stage5/attention_post-seed42 --reproduces results/stage4/runs/attention_post-seed42
     python compare.py results/stage5/runs/* --out results/stage5 \
         --chain attention_post,attention_post_window16,grassmann_pre_all_learned_sub4,grassmann_pre_all_learned_sub4_linear
 
@@ -116,6 +118,18 @@ def units_of(r):
     return r.get('units') or f"{r.get('tokenizer', '?')}, units not recorded"
 
 
+def machines(runs):
+    """Where and how the runs trained: device, dtype and torch, with the count of each where they differ."""
+    seen = {}
+    for r in runs.values():
+        where = f"{r.get('device_name', r.get('device'))}, {r.get('dtype')}, torch {r.get('torch')}"
+        seen[where] = seen.get(where, 0) + 1
+    if len(seen) == 1:
+        return next(iter(seen))
+    mixed = ' (**mixed dtypes**: passed --mixed_dtypes)' if len({r.get('dtype') for r in runs.values()}) > 1 else ''
+    return f"on {len(seen)} kinds of machine{mixed}: " + '; '.join(f"{w} ({n} run{'s' * (n > 1)})" for w, n in seen.items())
+
+
 def arm_name(folder):
     """The name a run folder gives its arm: study/grassmann_pre_layer-seed43 -> grassmann_pre_layer."""
     return re.sub(r'-seed\d+$', '', os.path.basename(os.path.normpath(folder)))
@@ -208,6 +222,34 @@ def provenance(runs):
     if unrecorded:
         lines.append(f"{len(unrecorded)} of {len(runs)} runs predate the record of their data's sha256 (before one-token <unk>).")
     return '\n'.join(lines)
+
+
+def reproduction(ref, new):
+    """Whether run `new` repeats run `ref`: (True if its best validation perplexity is ref's to the two
+    decimals tables print, the report). The same code path, data and kind of CPU give the same numbers
+    bit for bit; the report says whether they did, and names what differs where they did not."""
+    from configurator import script_defaults
+    defaults = script_defaults(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'train.py'))
+    where = IO_KEYS - {'seed', 'compile'} | {'wandb_group'}  # here the seed and compiling count: they change the numbers
+    trained = [{k: v for k, v in {**defaults, **r['config']}.items() if k not in where} for r in (ref, new)]
+    problems = [f"{k} {trained[0].get(k)!r} -> {trained[1].get(k)!r}" for k in sorted(trained[0].keys() | trained[1].keys())
+                if trained[0].get(k) != trained[1].get(k)]
+    problems += [f"{what} {ref.get(what)!r} -> {new.get(what)!r}" for what in ('dtype', 'units') if ref.get(what) != new.get(what)]
+    if (ref.get('data') or {}).get('sha256') != (new.get('data') or {}).get('sha256'):
+        problems.append("the data's sha256")
+    pairs = [("test loss", ref['test']['loss'], new['test']['loss'])]
+    if len(ref['history']) != len(new['history']):
+        problems.append(f"{len(ref['history'])} -> {len(new['history'])} evaluations")
+    for a, b in zip(ref['history'], new['history']):
+        pairs += [(f"{k} at iteration {a['iter']}", a[k], b[k]) for k in ('train_loss', 'val_loss')]
+    differ = [f"{what} {a!r} -> {b!r}" for what, a, b in pairs if a != b]
+    want, got = (f"{r['best']['val_ppl']:.2f}" for r in (ref, new))
+    lines = [f"best val ppl {want} -> {got}: {'the same' if want == got else 'NOT the same'} to two decimals",
+             'every loss bit for bit the same (' + ', '.join(what for what, _, _ in pairs) + ')' if not differ
+             else f"{len(differ)} of {len(pairs)} losses differ: " + '; '.join(differ)]
+    if problems:
+        lines.append('the runs differ in: ' + '; '.join(problems))
+    return want == got and not problems, '\n'.join(lines)
 
 
 def paired_table(runs, groups):
@@ -306,13 +348,17 @@ def figures(runs, groups, out):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('runs', nargs='+', help='run folders (out_dir of train.py), or globs')
-    ap.add_argument('--out', required=True, help='folder for results.md and the figures')
+    ap.add_argument('--out', help='folder for results.md and the figures (required unless --reproduces)')
+    ap.add_argument('--reproduces', metavar='REF', help='instead of a table: whether the one run given repeats run '
+                                                       'REF (same best val ppl to two decimals; exit status 1 if not)')
     ap.add_argument('--published', nargs=3, action='append', default=[], metavar=('SOURCE', 'TRANSFORMER_PPL', 'GRASSMANN_PPL'),
                     help='a published pair of validation perplexities to set beside ours (repeatable)')
     ap.add_argument('--paired', action='store_true', help="a table of each attention group beside the grassmann group "
                                                           "named alike (make recipes' arms)")
     ap.add_argument('--chain', type=lambda s: s.split(','), default=None, metavar='ARM,ARM[,ARM...]',
                     help='a decomposition of the gap from the first arm to the last, one step per arm')
+    ap.add_argument('--mixed_dtypes', action='store_true', help='compare runs that trained in different dtypes '
+                                                                    '(refused without it)')
     args = ap.parse_args()
     if args.chain is not None and len(args.chain) < 2:
         sys.exit(f"compare.py: error: --chain {','.join(args.chain)}: name at least two arms, separated by commas")
@@ -321,9 +367,19 @@ def main():
             [float(p) for p in ppls]
         except ValueError:
             sys.exit(f"compare.py: error: --published {source!r}: {ppls} must be two perplexities (numbers)")
-    runs = load_runs(args.runs)
+    runs = load_runs(args.runs + ([args.reproduces] if args.reproduces else []))
     if not runs:
         sys.exit("compare.py: error: no run with a complete results.json among " + ' '.join(args.runs))
+    if args.reproduces:
+        if len(runs) != 2 or args.reproduces not in runs:
+            sys.exit(f"compare.py: error: --reproduces {args.reproduces} compares one complete run with it, not "
+                     f"{', '.join(f for f in runs if f != args.reproduces) or 'none'}")
+        new = next(f for f in runs if f != args.reproduces)
+        same, report = reproduction(runs[args.reproduces], runs[new])
+        print(f"{new} against {args.reproduces}:\n{report}")
+        sys.exit(0 if same else f"compare.py: error: {new} does not repeat {args.reproduces}")
+    if not args.out:
+        sys.exit("compare.py: error: --out is required (the folder for results.md and the figures)")
     settings = {}
     for folder, r in runs.items():
         settings.setdefault(setting(r), []).append(folder)
@@ -331,6 +387,13 @@ def main():
         listing = '; '.join(f"{dict(zip(SAME_KEYS, s))}: {', '.join(fs)}" for s, fs in settings.items())
         sys.exit(f"compare.py: error: these runs are not comparable, their {'/'.join(SAME_KEYS)} differ: "
                  f"{listing}. Compare each set on its own.")
+    dtypes = {}
+    for folder, r in runs.items():
+        dtypes.setdefault(r.get('dtype'), []).append(folder)
+    if len(dtypes) > 1 and not args.mixed_dtypes:  # bf16 and float32 runs of one model differ by more than rounding
+        listing = '; '.join(f"{d}: {', '.join(fs)}" for d, fs in dtypes.items())
+        sys.exit(f"compare.py: error: these runs trained in different dtypes ({listing}): a table keeps to one. "
+                 "Compare each set on its own, or pass --mixed_dtypes to set them side by side (results.md then says so).")
     groups, baselines = group_runs(runs)
     try:
         chain = chain_table(runs, groups, args.chain) if args.chain else ''
@@ -343,7 +406,7 @@ def main():
             f"Units: {units_of(any_run)}.\n\n"
             f"Data set `{any_run['config']['dataset']}` ({any_run.get('tokenizer', '?')} tokens), block size "
             f"{any_run['config']['block_size']}, evaluation stride {any_run.get('eval_stride', any_run['config']['block_size'])}; "
-            f"{any_run.get('device_name', any_run.get('device'))}, {any_run.get('dtype')}, torch {any_run.get('torch')}.\n"
+            f"{machines(runs)}.\n"
             f"Perplexities are means ± standard deviations over seeds; tokens/s is the mean over evaluations.\n\n"
             + provenance(runs) + '\n\n'
             + table(runs, groups, baselines) + '\n'

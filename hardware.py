@@ -1,13 +1,17 @@
 """
-What a run needs to know about the machine it runs on, shared by train.py and bench.py: which dtype
-is fast here, and how the CPU allocator should treat the large blocks a language model frees.
+What a run needs to know about the machine it runs on, shared by train.py and bench.py: which device
+and dtype a run gets here, what the device is called, and how the CPU allocator should treat the large
+blocks a language model frees.
 
 Usage:
-    from hardware import auto_dtype, keep_freed_memory, release_memory
+    python hardware.py                         # the device and dtype train.py picks here ('auto')
+    python hardware.py --expect cpu/bfloat16   # the same, exit status 1 if they are not these
+    from hardware import auto_dtype, pick, device_name, keep_freed_memory, release_memory
     dtype = auto_dtype('cpu')   # 'bfloat16' where the CPU has fast bf16, else 'float32'
 """
 import ctypes
 import gc
+import sys
 
 import torch
 
@@ -28,6 +32,34 @@ def auto_dtype(device_type):
     if device_type == 'cuda':
         return 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'
     return 'bfloat16' if device_type == 'cpu' and cpu_has_fast_bf16() else 'float32'
+
+
+def pick(device='auto', dtype='auto'):
+    """The device and dtype a run gets from these settings: 'auto' is the best device there is, and the
+    dtype that is fast on it."""
+    if device == 'auto':
+        device = 'cuda' if torch.cuda.is_available() else 'mps' if torch.backends.mps.is_available() else 'cpu'
+    return device, auto_dtype(device_type_of(device)) if dtype == 'auto' else dtype
+
+
+def device_type_of(device):
+    return 'cuda' if device.startswith('cuda') else device.split(':')[0]
+
+
+def device_name(device):
+    """What the device is: the GPU's name, or the CPU's model and whether it has fast bf16 (the same
+    code gives other numbers in bf16 with and without it: a table keeps to one kind of machine)."""
+    if device.startswith('cuda'):
+        return torch.cuda.get_device_name(device)
+    if device != 'cpu':
+        return device
+    model = 'unknown CPU'
+    try:
+        with open('/proc/cpuinfo') as f:
+            model = next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), model)
+    except OSError:
+        pass
+    return f"{model}, {'fast bf16' if cpu_has_fast_bf16() else 'no fast bf16'}"
 
 
 def _libc():
@@ -56,3 +88,16 @@ def release_memory(device):
         torch.cuda.empty_cache()
     elif _libc():
         _libc().malloc_trim(0)
+
+
+if __name__ == '__main__':
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--expect', metavar='DEVICE/DTYPE', help="e.g. cpu/bfloat16: exit 1 unless train.py's 'auto' picks these here")
+    args = ap.parse_args()
+    device, dtype = pick()
+    print(f"train.py here: device {device} ({device_name(device)}), dtype {dtype}")
+    if args.expect and args.expect != f"{device}/{dtype}":
+        sys.exit(f"hardware.py: error: expected {args.expect}, but a run here gets {device}/{dtype}: run on a machine that "
+                 "gives it (bf16 on a CPU needs AVX-512 BF16 or AMX: grep -o avx512_bf16 /proc/cpuinfo), or expect what "
+                 "this machine gives for a table of its own (with its own baselines)")

@@ -188,6 +188,20 @@ MUTANTS = {
     'stage5_reruns_diverged': ('Makefile', 'test -f $$run/results.json -o -f $$run/diverged && continue',
                                'test -f $$run/results.json && continue', 'test_train.py -k make_stage5'),
     'sprint_tunes_to_worst_dropout': ('sprint.py', 'p = min(best, key=best.get)', 'p = max(best, key=best.get)', 'test_train.py -k sprint_runs'),
+    # one kind of machine per table (the session of 2026-12-07)
+    'compare_mixes_dtypes': ('compare.py', 'if len(dtypes) > 1 and not args.mixed_dtypes:', 'if len(dtypes) > 2 and not args.mixed_dtypes:',
+                             'test_eval.py -k one_dtype'),
+    'stage5_on_any_machine': ('Makefile', '$(if $(strip $(S5_ARMS)),$(PY) hardware.py --expect $(STAGE5_MACHINE))',
+                              '$(if $(strip $(S5_ARMS)),-$(PY) hardware.py --expect $(STAGE5_MACHINE))', 'test_train.py -k make_stage5'),
+    'reproduction_ignores_ppl': ('compare.py', 'return want == got and not problems', 'return not problems',
+                                 'test_eval.py -k repeats'),
+    'reproduction_ignores_seed': ('compare.py', "where = IO_KEYS - {'seed', 'compile'}", "where = IO_KEYS - {'compile'}",
+                                  'test_eval.py -k repeats'),
+    'stage5_skips_reproduction': ('Makefile', '$(if $(strip $(STAGE5_REPRODUCE)),$(MAKE) stage5-reproduce)', '',
+                                  'test_train.py -k stage5_arms'),
+    'reproduction_resumes_the_original': ('Makefile', 'STAGE5_DIR=$(STAGE5_DIR)/reproduced \\\n\t  OUT=$(OUT)/reproduced',
+                                          'STAGE5_DIR=$(STAGE5_DIR)/reproduced', 'test_train.py -k make_stage5'),
+    'results_name_the_cpu_generically': ('train.py', "'device_name': machine,", "'device_name': device,", 'test_train.py -k short_run'),
 }
 
 

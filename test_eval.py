@@ -106,7 +106,7 @@ def test_welch_by_hand():
 
 
 def fake_run(folder, mixer, seed, val_ppls, test_ppl, dataset='wikitext2', block_size=128, units='gpt2, tokens, <unk> one token',
-             **config):
+             dtype='float32', device_name='cpu', **config):
     os.makedirs(folder, exist_ok=True)
     history = [{'iter': 10 * (i + 1), 'epoch': i + 1.0, 'train_loss': 5.0, 'val_loss': math.log(v), 'val_ppl': v,
                 'lr': 1e-3, 'tokens_per_s': 1000.0 * (i + 1), 'elapsed_s': 60.0 * (i + 1)} for i, v in enumerate(val_ppls)]
@@ -115,7 +115,7 @@ def fake_run(folder, mixer, seed, val_ppls, test_ppl, dataset='wikitext2', block
                'tokenizer': 'gpt2', 'units': units, 'eval_stride': block_size, 'n_params': 1000 if mixer == 'attention' else 1100,
                'history': history, 'best': {'epoch': best['epoch'], 'iter': best['iter'], 'val_ppl': best['val_ppl']},
                'test': {'loss': math.log(test_ppl), 'ppl': test_ppl, 'bpb': 1.5}, 'wall_time_s': 600.0,
-               'device': 'cpu', 'dtype': 'float32', 'torch': '2.x'}
+               'device': 'cpu', 'device_name': device_name, 'dtype': dtype, 'torch': '2.x'}
     with open(os.path.join(folder, 'results.json'), 'w') as f:
         json.dump(results, f)
 
@@ -169,6 +169,41 @@ def test_compare_refuses_to_mix_data_sets_block_sizes_or_units(tmp_path, other):
     assert p.returncode != 0 and 'not comparable' in p.stderr
     assert str(tmp_path / 'a') in p.stderr and str(tmp_path / 'b') in p.stderr
     assert not (tmp_path / 'res' / 'results.md').exists()
+
+
+def test_compare_keeps_a_table_to_one_dtype_and_names_the_machines(tmp_path):
+    fake_run(tmp_path / 'a', 'attention', 1, [200], 190, dtype='bfloat16', device_name='cpu')
+    fake_run(tmp_path / 'b', 'grassmann', 1, [250], 240, dtype='bfloat16', device_name='AMD EPYC, fast bf16')
+    compare(tmp_path / 'a', tmp_path / 'b', '--out', tmp_path / 'res')
+    assert ('on 2 kinds of machine: cpu, bfloat16, torch 2.x (1 run); AMD EPYC, fast bf16, bfloat16, torch 2.x (1 run)'
+            in (tmp_path / 'res' / 'results.md').read_text())
+    fake_run(tmp_path / 'c', 'grassmann', 2, [260], 250, dtype='float32')
+    p = compare(tmp_path / 'a', tmp_path / 'b', tmp_path / 'c', '--out', tmp_path / 'mixed', check=False)
+    assert p.returncode != 0 and 'trained in different dtypes' in p.stderr and '--mixed_dtypes' in p.stderr
+    assert f"bfloat16: {tmp_path / 'a'}, {tmp_path / 'b'}; float32: {tmp_path / 'c'}" in p.stderr
+    assert not (tmp_path / 'mixed').exists()
+    compare(tmp_path / 'a', tmp_path / 'b', tmp_path / 'c', '--out', tmp_path / 'mixed', '--mixed_dtypes')
+    assert 'on 3 kinds of machine (**mixed dtypes**' in (tmp_path / 'mixed' / 'results.md').read_text()
+
+
+def test_compare_says_whether_a_run_repeats_another(tmp_path):
+    fake_run(tmp_path / 'ref', 'attention', 42, [300, 205.674], 190)
+    fake_run(tmp_path / 'again', 'attention', 42, [300, 205.674], 190)
+    p = compare(tmp_path / 'again', '--reproduces', tmp_path / 'ref')
+    assert 'best val ppl 205.67 -> 205.67: the same to two decimals' in p.stdout and 'every loss bit for bit the same' in p.stdout
+    fake_run(tmp_path / 'close', 'attention', 42, [300, 205.6749], 190)  # the same to two decimals, not bit for bit
+    p = compare(tmp_path / 'close', '--reproduces', tmp_path / 'ref')
+    assert '1 of 5 losses differ: val_loss at iteration 20' in p.stdout
+    for name, ppls, other in (('worse', [300, 205.68], {}), ('seed', [300, 205.674], {'seed': 43}),
+                              ('lr', [300, 205.674], {'learning_rate': 2e-3})):
+        fake_run(tmp_path / name, 'attention', other.pop('seed', 42), ppls, 190, **other)
+        p = compare(tmp_path / name, '--reproduces', tmp_path / 'ref', check=False)
+        assert p.returncode == 1 and f"{tmp_path / name} does not repeat {tmp_path / 'ref'}" in p.stderr
+    assert 'the runs differ in: learning_rate 0.001 -> 0.002' in p.stdout  # a key not recorded: train.py's default
+    p = compare(tmp_path / 'again', tmp_path / 'close', '--reproduces', tmp_path / 'ref', check=False)
+    assert p.returncode != 0 and 'compares one complete run with it' in p.stderr
+    p = compare(tmp_path / 'again', check=False)
+    assert p.returncode != 0 and '--out is required' in p.stderr
 
 
 def test_compare_names_the_units_and_pairs_the_recipes(tmp_path):

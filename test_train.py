@@ -29,6 +29,7 @@ import pytest
 import torch
 
 from configurator import configure
+from hardware import cpu_has_fast_bf16, device_name, pick
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 TOKENS = os.path.join(ROOT, 'testdata', 'wikitext-2')  # the first lines of each split
@@ -337,6 +338,7 @@ def test_short_run_writes_checkpoints_and_results(workdir):
     best = min(results['history'], key=lambda h: h['val_loss'])
     assert results['best']['val_loss'] == best['val_loss'] and results['best']['iter'] == best['iter']
     assert results['n_params'] > 0 and results['test']['ppl'] > 1 and results['dtype'] == 'float32'
+    assert results['device_name'] == device_name('cpu') and ('no fast bf16' in results['device_name']) != cpu_has_fast_bf16()
     assert results['eval_stride'] == 32 and {'bpb', 'word_ppl'} <= results['test'].keys()
     assert {'val_bpb', 'val_word_ppl'} <= results['best'].keys()
     for key in ('train_loss', 'val_ppl', 'lr', 'tokens_per_s', 'elapsed_s', 'epoch'):
@@ -875,6 +877,10 @@ def test_stage5_arms_name_configs_that_change_only_their_factor():
     p = subprocess.run(['make', '-s', '-n', '-C', ROOT, 'stage5', f'PY={sys.executable}', 'DATA_DEP=',
                         'STAGE5_LONG=attention_post_long=study/attention_post,stage5/long'], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
+    # first of all a reused baseline again, and the check that it repeats stage 4's run
+    check = ' results/stage5/reproduced/runs/attention_post-seed42 --reproduces results/stage5/runs/attention_post-seed42'
+    assert check in re.sub(r'\s+', ' ', p.stdout.replace('\\\n', ''))
+    assert p.stdout.index('--reproduces') < p.stdout.index('attention_post_window16=study/attention_post_window16')
     arms = set(re.findall(r'S5_ARMS="([^"]*)"', p.stdout + text))
     arms = {a for line in arms for a in line.split() if '=' in a}
     names = {a.split('=')[0] for a in arms}
@@ -1073,7 +1079,7 @@ def test_help_prints_the_usage_and_every_key_with_its_default(script, flag):
     assert "--learning_rate=0.001" in p.stdout or script == 'sample.py'
 
 
-@pytest.mark.parametrize('script', ('prepare.py', 'compare.py', 'bench.py', 'sprint.py'))
+@pytest.mark.parametrize('script', ('prepare.py', 'compare.py', 'bench.py', 'sprint.py', 'hardware.py'))
 def test_every_other_script_answers_help(script):
     p = run(script, '--help')
     assert p.returncode == 0 and 'usage' in p.stdout.lower()
@@ -1173,7 +1179,9 @@ def test_a_checkpoint_from_before_issue_29_loads_only_when_trusted(workdir):
 def test_make_stage5_runs_each_arm_once_resumes_a_cut_run_and_keeps_what_finished(workdir, tmp_path):
     """make stage5-runs on the slice: an arm's run lands in STAGE5_DIR/runs/NAME-seedN; run again, it is
     skipped; a run whose out_dir holds a last.pt (a session that stopped) resumes from it."""
-    dirs = [f'STAGE5_DIR={tmp_path / "results"}', f'OUT={tmp_path / "out"}', f'PY={sys.executable}', 'DATA_DEP=']
+    here = '/'.join(pick())  # the kind of machine this is, so that the rehearsal runs on any
+    dirs = [f'STAGE5_DIR={tmp_path / "results"}', f'OUT={tmp_path / "out"}', f'PY={sys.executable}', 'DATA_DEP=',
+            f'STAGE5_MACHINE={here}']
     train = (f'TRAIN_ARGS=--dataset={workdir / "data" / "slice"} --n_layer=1 --block_size=32 --batch_size=4 '
              '--dtype=float32 --eval_interval=2 --log_interval=2')
     make = ['make', '-s', '-C', ROOT, 'stage5-runs', *dirs, 'S5_SEEDS=7', 'S5_ARMS=win=study/attention_post_window16']
@@ -1195,3 +1203,34 @@ def test_make_stage5_runs_each_arm_once_resumes_a_cut_run_and_keeps_what_finishe
     make[-1] = 'S5_ARMS=dv=study/attention_post_window16'
     p = subprocess.run(make + [train + ' --max_iters=2'], env=ENV, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0 and not (tmp_path / 'out' / 'stage5' / 'dv-seed7').exists(), p.stdout + p.stderr
+    # a finished run again (make stage5's first step): the same numbers, so the reused runs may join the table
+    reproduce = ['make', '-s', '-C', ROOT, 'stage5-reproduce', *dirs, 'STAGE5_REPRODUCE_SEED=7', train + ' --max_iters=2']
+    p = subprocess.run(reproduce + ['STAGE5_REPRODUCE=win=study/attention_post_window16'], env=ENV, capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 0 and 'every loss bit for bit the same' in p.stdout, p.stdout + p.stderr
+    assert 'resuming' not in p.stdout and (tmp_path / 'out' / 'reproduced' / 'stage5' / 'win-seed7' / 'last.pt').exists()
+    assert (tmp_path / 'results' / 'reproduced' / 'runs' / 'win-seed7' / 'results.json').exists()
+    p = subprocess.run(reproduce + ['STAGE5_REPRODUCE=cut=study/attention_post_window16'], env=ENV, capture_output=True,
+                       text=True, timeout=600)  # 'cut' ran to iteration 4, this to 2: not a repeat, and make stops
+    assert p.returncode != 0 and 'the runs differ in: max_iters 4 -> 2' in p.stdout and 'does not repeat' in p.stderr
+    # on another kind of machine than the table's, nothing runs: its numbers would not be the table's
+    other = here.replace('bfloat16', 'float32') if here.endswith('bfloat16') else here.replace('float32', 'bfloat16')
+    make = [f'STAGE5_MACHINE={other}' if m.startswith('STAGE5_MACHINE=') else m for m in make[:-1]]
+    make.append('S5_ARMS=elsewhere=study/attention_post_window16')
+    p = subprocess.run(make + [train + ' --max_iters=2'], env=ENV, capture_output=True, text=True, timeout=600)
+    assert p.returncode != 0 and f"expected {other}, but a run here gets {here}" in p.stderr
+    assert not (tmp_path / 'out' / 'stage5' / 'elsewhere-seed7').exists()
+    assert not (tmp_path / 'results' / 'runs' / 'elsewhere-seed7').exists()
+
+
+def test_hardware_names_the_device_and_dtype_a_run_gets_here():
+    p = run('hardware.py')
+    device, dtype = pick()
+    assert p.returncode == 0 and f"device {device} ({device_name(device)}), dtype {dtype}" in p.stdout
+    assert device != 'cpu' or dtype == ('bfloat16' if cpu_has_fast_bf16() else 'float32')
+    assert run('hardware.py', '--expect', f'{device}/{dtype}').returncode == 0
+    p = run('hardware.py', '--expect', 'cuda/float16', check=False)
+    assert p.returncode == 1 and f"expected cuda/float16, but a run here gets {device}/{dtype}" in p.stderr
+    with open('/proc/cpuinfo') as f:
+        model = next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), 'unknown CPU')
+    assert device_name('cpu').startswith(model + ', ') and pick('cpu', 'float32') == ('cpu', 'float32')

@@ -38,7 +38,7 @@ from checkpoints import load_checkpoint, rng_states, save_atomic, set_rng_states
 from compare import arm_name
 from configurator import configure
 from data import epoch_order, evaluate, gather_blocks, load_meta, load_split, metrics, num_blocks, token_sha256
-from hardware import auto_dtype, keep_freed_memory
+from hardware import auto_dtype, device_name, device_type_of, keep_freed_memory, pick
 from model import GPT, GPTConfig
 from prepare import units
 
@@ -170,11 +170,10 @@ def fmt_time(s):
 ddp = int(os.environ.get('RANK', -1)) != -1
 rank, world_size = (int(os.environ['RANK']), int(os.environ['WORLD_SIZE'])) if ddp else (0, 1)
 master = rank == 0
-if device == 'auto':
-    device = 'cuda' if torch.cuda.is_available() else 'mps' if torch.backends.mps.is_available() else 'cpu'
 if device.startswith('cuda') and not torch.cuda.is_available() or device.startswith('mps') and not torch.backends.mps.is_available():
     sys.exit(f"train.py: error: device={device!r}, but this torch ({torch.__version__}) cannot reach one: "
              "use --device=cpu, or --device=auto (the best device there is)")
+device, dtype = pick(device, dtype)  # 'auto': the best device there is, the dtype that is fast on it
 if ddp:
     if device.startswith('cuda'):
         device = f"cuda:{os.environ['LOCAL_RANK']}"
@@ -190,9 +189,7 @@ def leave_ddp():
         dist.destroy_process_group()
 
 
-device_type = 'cuda' if device.startswith('cuda') else device.split(':')[0]
-if dtype == 'auto':
-    dtype = auto_dtype(device_type)  # bf16 on a CPU only where it is fast
+device_type = device_type_of(device)
 if device_type == 'cpu' and dtype == 'float16':
     sys.exit(f"train.py: error: dtype='float16' on a CPU: its float16 matmuls are not fast (minutes per iteration); "
              f"use --dtype=auto ({auto_dtype('cpu')} on this CPU), bfloat16 or float32 (fp16 is for GPUs)")
@@ -217,6 +214,7 @@ data_identity = {'dataset': dataset, 'units': units(meta), 'unk_id': (meta.get('
                  'bin_sha256': {s: token_sha256(data_dir, s) for s in ('train', 'val', 'test')},  # the tokens read
                  'tokens': {s: meta['splits'][s]['tokens'] for s in meta['splits']}}
 code = code_version()
+machine = device_name(device)  # the CPU's model and whether it has fast bf16, or the GPU's name
 tokenizer_vocab = None  # a WordPiece vocabulary travels in the checkpoints, so that sample.py can decode
 if 'vocab_file' in meta:
     with open(os.path.join(data_dir, meta['vocab_file']), encoding='utf-8') as f:
@@ -257,7 +255,7 @@ if ckpt:
 raw_model.to(device)
 if master:  # the settings are good: only now is anything written
     os.makedirs(out_dir, exist_ok=True)
-    print(f"{gptconf.mixer} model, {raw_model.num_params():,} parameters; {dtype} on {device}"
+    print(f"{gptconf.mixer} model, {raw_model.num_params():,} parameters; {dtype} on {device} ({machine})"
           f"{f' x {world_size} processes' if ddp else ''}; {iters_per_epoch} iterations per epoch")
 
 
@@ -351,7 +349,7 @@ def write_results(test=None):
                'stopped_early': patience_spent(),
                'iter': iter_num, 'max_iters': max_iters, 'history': history, 'best': best, 'test': test,
                'eval_stride': eval_stride or block_size, 'device': device,
-               'device_name': torch.cuda.get_device_name() if device_type == 'cuda' else device,
+               'device_name': machine,
                'world_size': world_size, 'dtype': dtype, 'torch': torch.__version__, 'wall_time_s': elapsed}
     tmp = os.path.join(out_dir, 'results.json.tmp')
     with open(tmp, 'w') as f:
