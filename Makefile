@@ -28,11 +28,15 @@ PREPARE_ARGS ?= $(if $(and $(OFFLINE_DATA),$(wildcard $(OFFLINE_DATA)/wikitext-2
 
 .venv/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv .venv
-	$(PY) -m pip install -q -r requirements.txt pytest
+	$(PY) -m pip install -q -r requirements.txt pytest pytest-xdist
 	touch $@
 
+# the tests run side by side, one process per core (pytest-xdist; a .venv from before it gets it here);
+# TEST_ARGS= runs them in one process
+TEST_ARGS ?= -n auto
 test: .venv/.installed
-	$(PY) -m pytest -q
+	$(PY) -c 'import xdist' 2>/dev/null || $(PY) -m pip install -q pytest-xdist
+	$(PY) -m pytest -q $(TEST_ARGS)
 
 data/wikitext2/meta.json: | .venv/.installed
 	$(PY) prepare.py $(PREPARE_ARGS)

@@ -2,7 +2,7 @@
 Mutation check of the test suite: each mutant is a one-line change that turns the code into something
 the specification (GRASSMANN.md) or a fixed defect forbids. Each is applied alone to a temporary copy
 of the repository, the tests that should notice it are run there, and the mutant counts as caught if
-they fail. A surviving mutant is a decision no test pins. Not part of CI (several minutes on 2 cores).
+they fail. A surviving mutant is a decision no test pins. Not part of CI (about half an hour on 2 cores).
 
 Usage:
     python mutants.py              # every mutant; exit status 1 if any survives
