@@ -38,7 +38,7 @@ from contextlib import nullcontext
 
 import torch
 
-from hardware import auto_dtype, keep_freed_memory, release_memory
+from hardware import device_name, keep_freed_memory, pick, release_memory
 from model import GPT, GPTConfig, CausalSelfAttention, GrassmannMixer
 
 MIXERS = ('attention', 'grassmann')
@@ -429,12 +429,12 @@ def main():
         args.repeats = 2
     args.tokens = args.tokens or max(args.seq_lens)
     chosen = args.dtype == 'auto'
-    args.dtype = auto_dtype(args.device.split(':')[0]) if chosen else args.dtype
+    args.dtype = pick(args.device, args.dtype)[1]
     if not gpu:
         keep_freed_memory()
     torch.manual_seed(0)
     ctx = nullcontext() if args.dtype == 'float32' else torch.autocast(args.device.split(':')[0], dtype=getattr(torch, args.dtype))
-    name = torch.cuda.get_device_name() if gpu else 'CPU'
+    name = device_name(args.device)  # the GPU's, or the CPU's model and whether it has fast bf16
     print(f"{name}, torch {torch.__version__}, {args.dtype}{' (auto)' if chosen else ''}, {args.tokens} tokens per step, "
           f"compile={args.compile}, median of {args.repeats} after {1 + args.warmup} warm-up, Grassmann partners={args.partners}")
     if args.generate:

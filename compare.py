@@ -118,16 +118,27 @@ def units_of(r):
     return r.get('units') or f"{r.get('tokenizer', '?')}, units not recorded"
 
 
+def by(runs, key):
+    """{key(results): [the folders of the runs that give it]}, in the runs' order."""
+    out = {}
+    for folder, r in runs.items():
+        out.setdefault(key(r), []).append(folder)
+    return out
+
+
 def machines(runs):
     """Where and how the runs trained: device, dtype and torch, with the count of each where they differ."""
-    seen = {}
-    for r in runs.values():
-        where = f"{r.get('device_name', r.get('device'))}, {r.get('dtype')}, torch {r.get('torch')}"
-        seen[where] = seen.get(where, 0) + 1
+    seen = by(runs, lambda r: f"{r.get('device_name', r.get('device'))}, {r.get('dtype')}, torch {r.get('torch')}")
     if len(seen) == 1:
         return next(iter(seen))
-    mixed = ' (**mixed dtypes**: passed --mixed_dtypes)' if len({r.get('dtype') for r in runs.values()}) > 1 else ''
-    return f"on {len(seen)} kinds of machine{mixed}: " + '; '.join(f"{w} ({n} run{'s' * (n > 1)})" for w, n in seen.items())
+    mixed = ' (**mixed dtypes**: passed --mixed_dtypes)' if len(by(runs, lambda r: r.get('dtype'))) > 1 else ''
+    return f"on {len(seen)} kinds of machine{mixed}: " + '; '.join(f"{w} ({len(fs)} run{'s' * (len(fs) > 1)})" for w, fs in seen.items())
+
+
+def train_defaults():
+    """train.py's defaults: a key that a run's train.py did not have yet counts as its default (what that run did)."""
+    from configurator import script_defaults
+    return script_defaults(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'train.py'))
 
 
 def arm_name(folder):
@@ -138,8 +149,7 @@ def arm_name(folder):
 def group_runs(runs):
     """[(label, [folders])], attention groups first: runs whose configs differ only in IO_KEYS share a group.
     A key that a run's train.py did not have yet counts as train.py's default (what that run did)."""
-    from configurator import script_defaults
-    defaults = script_defaults(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'train.py'))
+    defaults = train_defaults()
     groups = {}
     for folder, r in runs.items():
         cfg = {**defaults, **r['config']}
@@ -228,8 +238,7 @@ def reproduction(ref, new):
     """Whether run `new` repeats run `ref`: (True if its best validation perplexity is ref's to the two
     decimals tables print, the report). The same code path, data and kind of CPU give the same numbers
     bit for bit; the report says whether they did, and names what differs where they did not."""
-    from configurator import script_defaults
-    defaults = script_defaults(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'train.py'))
+    defaults = train_defaults()
     where = IO_KEYS - {'seed', 'compile'} | {'wandb_group'}  # here the seed and compiling count: they change the numbers
     trained = [{k: v for k, v in {**defaults, **r['config']}.items() if k not in where} for r in (ref, new)]
     problems = [f"{k} {trained[0].get(k)!r} -> {trained[1].get(k)!r}" for k in sorted(trained[0].keys() | trained[1].keys())
@@ -380,16 +389,12 @@ def main():
         sys.exit(0 if same else f"compare.py: error: {new} does not repeat {args.reproduces}")
     if not args.out:
         sys.exit("compare.py: error: --out is required (the folder for results.md and the figures)")
-    settings = {}
-    for folder, r in runs.items():
-        settings.setdefault(setting(r), []).append(folder)
+    settings = by(runs, setting)
     if len(settings) > 1:
         listing = '; '.join(f"{dict(zip(SAME_KEYS, s))}: {', '.join(fs)}" for s, fs in settings.items())
         sys.exit(f"compare.py: error: these runs are not comparable, their {'/'.join(SAME_KEYS)} differ: "
                  f"{listing}. Compare each set on its own.")
-    dtypes = {}
-    for folder, r in runs.items():
-        dtypes.setdefault(r.get('dtype'), []).append(folder)
+    dtypes = by(runs, lambda r: r.get('dtype'))
     if len(dtypes) > 1 and not args.mixed_dtypes:  # bf16 and float32 runs of one model differ by more than rounding
         listing = '; '.join(f"{d}: {', '.join(fs)}" for d, fs in dtypes.items())
         sys.exit(f"compare.py: error: these runs trained in different dtypes ({listing}): a table keeps to one. "

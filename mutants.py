@@ -201,6 +201,8 @@ MUTANTS = {
                                   'test_train.py -k stage5_arms'),
     'reproduction_resumes_the_original': ('Makefile', 'STAGE5_DIR=$(STAGE5_DIR)/reproduced \\\n\t  OUT=$(OUT)/reproduced',
                                           'STAGE5_DIR=$(STAGE5_DIR)/reproduced', 'test_train.py -k make_stage5'),
+    'bench_names_the_cpu_generically': ('bench.py', 'name = device_name(args.device)', "name = 'CPU'",
+                                        'test_bench.py -k writes_rows'),
     'results_name_the_cpu_generically': ('train.py', "'device_name': machine,", "'device_name': device,", 'test_train.py -k short_run'),
 }
 

@@ -136,7 +136,7 @@ def preflight(args, deadline):
     import torch
     from configurator import configure, script_defaults
     from data import epoch_order, evaluate, gather_blocks, load_split, num_blocks
-    from hardware import auto_dtype
+    from hardware import pick
     from model import GPT, GPTConfig
     from contextlib import nullcontext
     report = {}
@@ -156,7 +156,7 @@ def preflight(args, deadline):
             raise RuntimeError(f"epoch order differs from the CPU's: {sha} != {ORDER_SHA256[n]}")
         order_check = 'equal to the CPU' if n in ORDER_SHA256 else f'not checked (no CPU hash for {n} blocks)'
         torch.manual_seed(0)
-        dtype = auto_dtype(args.device.split(':')[0])
+        dtype = pick(args.device)[1]  # what train.py picks there
         ctx = nullcontext() if dtype == 'float32' else torch.autocast(args.device.split(':')[0], dtype=getattr(torch, dtype))
         model = GPT(GPTConfig(**{k: cfg[k] for k in GPTConfig.__dataclass_fields__ if k != 'vocab_size'},
                               vocab_size=cfg['vocab_size'] or 50304)).to(args.device)

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import bench
-from hardware import auto_dtype
+from hardware import auto_dtype, device_name
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -46,6 +46,7 @@ def test_bench_writes_rows_table_and_plot(tmp_path):
         assert f'\n{what}:' in p.stdout
     assert 'targets:' in p.stdout
     assert f"{auto_dtype('cpu')} (auto)" in p.stdout and {r['dtype'] for r in rows} == {auto_dtype('cpu')}
+    assert {r['device'] for r in rows} == {device_name('cpu')} and p.stdout.startswith(device_name('cpu') + ', torch')
     assert (tmp_path / 'bench.png').stat().st_size > 0
 
 
