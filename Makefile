@@ -15,6 +15,8 @@
 # make stage5:    stage 5: a reused baseline again (it must repeat), the controls (windowed attention,
 #                 unnormalised and linear pairs), the publications' models, each model's learning rate and
 #                 the 30-epoch pair, into results/stage5/; only on a CPU with fast bf16 (STAGE5_MACHINE)
+# make stage6:    stage 6: stage 5's pairings in float32 on any CPU, then one attention block and a short convolution
+#                 on the best of them (STAGE6_BEST), into results/stage6/
 # Each target creates .venv and installs requirements.txt on first use. prepare.py downloads the data,
 # unless OFFLINE_DATA names a folder holding an offline copy: wikitext-2/ (the tokens variant),
 # bert-base-uncased/vocab.txt and tiktoken_cache/ (tiktoken's GPT-2 files), e.g. OFFLINE_DATA=~/wt2
@@ -145,20 +147,43 @@ stage5-reproduce:
 	$(PY) compare.py $(STAGE5_DIR)/reproduced/runs/$(firstword $(subst =, ,$(STAGE5_REPRODUCE)))-seed$(STAGE5_REPRODUCE_SEED) \
 	  --reproduces $(STAGE5_DIR)/runs/$(firstword $(subst =, ,$(STAGE5_REPRODUCE)))-seed$(STAGE5_REPRODUCE_SEED)
 
+# stage5-runs is also stage 6's: S5_PROTOCOL is the file before each arm's, S5_DTYPE the dtype it sets (the machine
+# check asks hardware.py what a run gets with it), S5_OUT where the runs train
+S5_PROTOCOL ?= config/study/protocol.py
+S5_DTYPE ?= auto
+S5_OUT ?= $(OUT)/stage5
 stage5-runs: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
-	$(if $(strip $(S5_ARMS)),$(PY) hardware.py --expect $(STAGE5_MACHINE))
+	$(if $(strip $(S5_ARMS)),$(PY) hardware.py --dtype $(S5_DTYPE) --expect $(STAGE5_MACHINE))
 	for seed in $(S5_SEEDS); do for arm in $(S5_ARMS); do \
 	  name=$${arm%%=*}; configs=$$(echo $${arm#*=} | tr , '\n' | sed 's|.*|config/&.py|'); \
-	  run=$(STAGE5_DIR)/runs/$$name-seed$$seed; out=$(OUT)/stage5/$$name-seed$$seed; \
+	  run=$(STAGE5_DIR)/runs/$$name-seed$$seed; out=$(S5_OUT)/$$name-seed$$seed; \
 	  test -f $$run/results.json -o -f $$run/diverged && continue; \
 	  if test -f $$out/last.pt; then again=--init_from=resume; else again=; rm -rf $$out && mkdir -p $$out; fi; \
-	  PYTHONUNBUFFERED=1 $(PY) train.py config/study/protocol.py $$configs --seed=$$seed --out_dir=$$out $$again \
+	  PYTHONUNBUFFERED=1 $(PY) train.py $(S5_PROTOCOL) $$configs --seed=$$seed --out_dir=$$out $$again \
 	    $(TRAIN_ARGS) 2>&1 | tee -a $$out/train.log; \
 	  if grep -q 'is nan at iteration\|is inf at iteration' $$out/train.log; then \
 	    mkdir -p $$run && cp $$out/train.log $$run/ && touch $$run/diverged && continue; fi; \
 	  test -f $$out/results.json && grep -q '"completed": true' $$out/results.json || exit 1; \
 	  mkdir -p $$run && cp $$out/results.json $$out/train.log $$run/; \
 	done; done
+
+# stage 6 (results/stage6/): stage 5's pairings again in float32, on any CPU, with their own baselines (a), then the
+# best of the Grassmann-family arms with one attention block and with a short convolution (b, STAGE6_BEST names
+# it once (a) has chosen it); resumable like stage 5, a diverged run kept
+STAGE6_PAIRINGS ?= attention_post=study/attention_post grassmann_pre_all_learned_sub4=study/grassmann_pre_all_learned_sub4 \
+  grassmann_pre_all_learned_sub4_unnormalised=study/grassmann_pre_all_learned_sub4_unnormalised \
+  grassmann_pre_all_learned_sub4_linear=study/grassmann_pre_all_learned_sub4_linear
+STAGE6_BEST ?=
+comma := ,
+STAGE6_CLOSERS ?= $(if $(STAGE6_BEST),$(STAGE6_BEST)_attn3=study/$(STAGE6_BEST)$(comma)stage6/attn3 \
+  $(STAGE6_BEST)_zconv4=study/$(STAGE6_BEST)$(comma)stage6/zconv4)
+STAGE6_DIR ?= results/stage6
+stage6:
+	$(MAKE) stage5-runs S5_SEEDS="42 43 44" S5_ARMS="$(STAGE6_PAIRINGS)" $(STAGE6_VARS)
+	$(MAKE) stage5-runs S5_SEEDS="42 43 44" S5_ARMS="$(STAGE6_CLOSERS)" $(STAGE6_VARS)
+	$(PY) compare.py $(STAGE6_DIR)/runs/* --out $(STAGE6_DIR)
+STAGE6_VARS = STAGE5_DIR=$(STAGE6_DIR) S5_OUT=$(OUT)/stage6 S5_PROTOCOL=config/stage6/protocol.py S5_DTYPE=float32 \
+  STAGE5_MACHINE=cpu/float32
 
 # the recipe runs (results/recipes/): from the seed reproduction's recipe to ours, one factor at a time,
 # one epoch each on the CPU; an arm is NAME=CONFIG[,CONFIG...] under config/, run in that order, then
@@ -184,4 +209,4 @@ recipes: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
 	done; done
 	$(PY) compare.py results/recipes/runs/* --out results/recipes --paired
 
-.PHONY: test train reproduce reproduce-paper reproduce-seed study stage4 stage5 stage5-reproduce stage5-runs recipes
+.PHONY: test train reproduce reproduce-paper reproduce-seed study stage4 stage5 stage5-reproduce stage5-runs stage6 recipes

@@ -6,6 +6,7 @@ blocks a language model frees.
 Usage:
     python hardware.py                         # the device and dtype train.py picks here ('auto')
     python hardware.py --expect cpu/bfloat16   # the same, exit status 1 if they are not these
+    python hardware.py --dtype float32 --expect cpu/float32   # a run that sets its dtype: any CPU passes
     from hardware import auto_dtype, pick, device_name, keep_freed_memory, release_memory
     dtype = auto_dtype('cpu')   # 'bfloat16' where the CPU has fast bf16, else 'float32'
 """
@@ -94,8 +95,9 @@ if __name__ == '__main__':
     import argparse
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--expect', metavar='DEVICE/DTYPE', help="e.g. cpu/bfloat16: exit 1 unless train.py's 'auto' picks these here")
+    ap.add_argument('--dtype', default='auto', help="the run's dtype setting (default 'auto'), e.g. float32: any CPU then gives cpu/float32")
     args = ap.parse_args()
-    device, dtype = pick()
+    device, dtype = pick('auto', args.dtype)
     print(f"train.py here: device {device} ({device_name(device)}), dtype {dtype}")
     if args.expect and args.expect != f"{device}/{dtype}":
         sys.exit(f"hardware.py: error: expected {args.expect}, but a run here gets {device}/{dtype}: run on a machine that "
