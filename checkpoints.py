@@ -5,23 +5,89 @@ is loaded that way, so that a ckpt.pt from someone else cannot run anything. A c
 before this rule (its numpy and Python RNG states were pickled objects) loads only with an explicit
 opt-in, trust=True (--trust_checkpoint=True), for files whose origin you know.
 
+A write that fails (a full disk, a file-size limit) leaves the previous file as it was and no
+temporary file behind, and says in one line which file and why; a run folder is held by one run at a
+time (lock_out_dir: an OS lock, gone with the process however it ends).
+
 Usage:
-    from checkpoints import load_checkpoint, rng_states, save_atomic, set_rng_states
-    save_atomic({'model': model.state_dict(), 'rng': rng_states('cpu')}, 'out/last.pt')
+    from checkpoints import load_checkpoint, lock_out_dir, rng_states, set_rng_states, write_atomic
+    lock = lock_out_dir('out')                           # or a ValueError naming the run that holds it
+    write_atomic('out/last.pt', lambda f: torch.save({'model': model.state_dict(), 'rng': rng_states('cpu')}, f))
     ckpt = load_checkpoint('out/last.pt', ('model',))   # or a ValueError that says what is wrong
 """
+import errno
 import os
 import pickle
 import random
+import zipfile
 
 import numpy as np
 import torch
 
 
-def save_atomic(obj, path):
-    """torch.save to a temporary file, then renamed: a reader never sees half a checkpoint."""
-    torch.save(obj, path + '.tmp')
-    os.replace(path + '.tmp', path)
+class _KeepsWriteErrors:
+    """A file whose failed write is remembered: torch.save reports one as a RuntimeError without its errno."""
+
+    def __init__(self, f):
+        self.f, self.error = f, None
+
+    def write(self, data):
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self):
+        self.f.flush()
+
+
+def write_atomic(path, write):
+    """write(f) into a temporary file, then renamed to `path`: a reader never sees half a file. If a
+    write fails, the temporary file is removed, `path` keeps what it held, and an OSError says in one
+    line which file, in which folder, and why (no space left on device, a file-size limit)."""
+    tmp, f = path + '.tmp', None
+    try:
+        with open(tmp, 'wb') as raw:
+            f = _KeepsWriteErrors(raw)
+            write(f)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        cause = f.error if f is not None and f.error is not None else e
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        if not isinstance(cause, OSError):
+            raise
+        full = ' (the disk is full, or a limit on file size or quota was reached)' if cause.errno in \
+            (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else ''
+        name, kept = os.path.basename(path), 'is as it was' if os.path.exists(path) else 'was never written'
+        raise OSError(cause.errno, f"cannot write {name} in {os.path.dirname(path) or '.'}: "
+                      f"{os.strerror(cause.errno) if cause.errno else cause}{full}; the previous {name} {kept}") from None
+
+
+def lock_out_dir(out_dir):
+    """Hold out_dir for this process (an flock on out_dir/train.lock, released by the OS when the process
+    ends, even by kill -9), or a ValueError naming the folder and the pid of the run that holds it. The
+    returned file must stay open as long as the run writes there."""
+    import fcntl
+    f = open(os.path.join(out_dir, 'train.lock'), 'a+')
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            raise
+        f.seek(0)
+        holder = f.read().strip() or 'unknown'
+        f.close()
+        raise ValueError(f"{out_dir} is in use by another run (pid {holder}): wait for it to end, or give this run "
+                         "another --out_dir") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f'{os.getpid()}\n')
+    f.flush()
+    return f
 
 
 def load_checkpoint(path, keys=('model', 'model_args'), trust=False):
@@ -30,6 +96,9 @@ def load_checkpoint(path, keys=('model', 'model_args'), trust=False):
     or lacking one of `keys`."""
     if not os.path.isfile(path):
         raise ValueError(f"{path} not found")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip: anything else (empty, cut short, text) is broken
+        raise ValueError(f"{path} is damaged or is not a checkpoint written by train.py (not a complete torch.save "
+                         "file); delete it, or train again")
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=not trust)
     except pickle.UnpicklingError as e:

@@ -191,8 +191,9 @@ MUTANTS = {
     # one kind of machine per table (the session of 2026-12-07)
     'compare_mixes_dtypes': ('compare.py', 'if len(dtypes) > 1 and not args.mixed_dtypes:', 'if len(dtypes) > 2 and not args.mixed_dtypes:',
                              'test_eval.py -k one_dtype'),
-    'stage5_on_any_machine': ('Makefile', '$(if $(strip $(S5_ARMS)),$(PY) hardware.py --expect $(STAGE5_MACHINE))',
-                              '$(if $(strip $(S5_ARMS)),-$(PY) hardware.py --expect $(STAGE5_MACHINE))', 'test_train.py -k make_stage5'),
+    'stage5_on_any_machine': ('Makefile', '$(if $(strip $(S5_ARMS)),$(PY) hardware.py --dtype $(S5_DTYPE) --expect $(STAGE5_MACHINE))',
+                              '$(if $(strip $(S5_ARMS)),-$(PY) hardware.py --dtype $(S5_DTYPE) --expect $(STAGE5_MACHINE))',
+                              'test_train.py -k make_stage5'),
     'reproduction_ignores_ppl': ('compare.py', 'return want == got and not problems', 'return not problems',
                                  'test_eval.py -k repeats'),
     'reproduction_ignores_seed': ('compare.py', "where = IO_KEYS - {'seed', 'compile'}", "where = IO_KEYS - {'compile'}",
@@ -204,6 +205,28 @@ MUTANTS = {
     'bench_names_the_cpu_generically': ('bench.py', 'name = device_name(args.device)', "name = 'CPU'",
                                         'test_bench.py -k writes_rows'),
     'results_name_the_cpu_generically': ('train.py', "'device_name': machine,", "'device_name': device,", 'test_train.py -k short_run'),
+    # issue 35: the faults a long run meets
+    'full_disk_keeps_the_temporary_file': ('checkpoints.py', '            os.remove(tmp)', '            pass',
+                                           'test_faults.py -k full_disk'),
+    'full_disk_traceback': ('checkpoints.py', 'cause = f.error if f is not None and f.error is not None else e', 'cause = e',
+                            'test_faults.py -k full_disk_stops'),
+    'results_before_checkpoints': ('train.py', "        if checkpoint_every and len(history) % checkpoint_every == 0:\n"
+                                   "            best_saved = save_checkpoints(best_saved)\n        if master:  # after the checkpoints",
+                                   "        if master:\n            write_results()\n        if checkpoint_every and len(history) % "
+                                   "checkpoint_every == 0:\n            best_saved = save_checkpoints(best_saved)\n        if False:  # after the checkpoints",
+                                   'test_faults.py -k full_disk_stops'),
+    'second_run_takes_the_folder': ('train.py', 'out_dir_lock = None if eval_only else lock_out_dir(out_dir)', 'out_dir_lock = None',
+                                    'test_faults.py -k one_run_per_folder'),
+    'eval_only_takes_the_lock': ('train.py', 'out_dir_lock = None if eval_only else lock_out_dir(out_dir)',
+                                 'out_dir_lock = lock_out_dir(out_dir)', 'test_faults.py -k one_run_per_folder'),
+    'damaged_called_untrusted': ('checkpoints.py', 'if not zipfile.is_zipfile(path):', 'if False:', 'test_faults.py -k damaged'),
+    'resume_takes_best_from_ckpt_pt': ('train.py', "if best and 'best_model' in ckpt:", 'if False:', 'test_faults.py -k killed'),
+    'last_pt_without_best_weights': ('train.py', "best_model=None if best is None or best['iter'] == iter_num else best_weights",
+                                     'best_model=None', 'test_faults.py -k killed'),
+    'resumed_ckpt_pt_left_stale': ('train.py', 'if not best_saved or not (checkpoint_every', 'if not (checkpoint_every',
+                                   'test_faults.py -k killed'),
+    'tokenizer_offline_traceback': ('prepare.py', "except Exception as e:  # offline without its cache", "except ZeroDivisionError as e:  # offline without its cache",
+                                    'test_faults.py -k offline'),
 }
 
 

@@ -137,7 +137,12 @@ def get_tokenizer(name, vocab=None, unk_id=None):
     (and the space before it) is that one id, decoded as ' <unk>'; vocab_size then covers it."""
     if name == 'gpt2':
         import tiktoken
-        enc = tiktoken.get_encoding('gpt2')
+        try:
+            enc = tiktoken.get_encoding('gpt2')
+        except Exception as e:  # offline without its cache, tiktoken's download fails (requests' ConnectionError)
+            raise ValueError(f"cannot load tiktoken's GPT-2 BPE ({type(e).__name__}: {str(e)[:160]}); offline, tiktoken "
+                             "needs TIKTOKEN_CACHE_DIR pointing at a folder holding its files (tiktoken's cache of the "
+                             "GPT-2 BPE)") from None
         encode, decode, n_vocab = enc.encode_ordinary, enc.decode, enc.n_vocab
     elif name == 'bert-base-uncased':
         from tokenizers import BertWordPieceTokenizer
@@ -212,9 +217,8 @@ def main():
         unk_id = None if args.variant == 'raw' else BERT_UNK_ID if args.tokenizer == 'bert' else vocab_size
         if unk_id is not None:
             encode, _, vocab_size = get_tokenizer(tok_name, vocab_text, unk_id)
-    except Exception as e:
-        fail(f"cannot load the {args.tokenizer} tokenizer ({e}). Offline, tiktoken needs TIKTOKEN_CACHE_DIR "
-             "pointing at a folder holding its files (tiktoken's cache of the GPT-2 BPE)")
+    except Exception as e:  # get_tokenizer's own message says what to do offline
+        fail(f"cannot load the {args.tokenizer} tokenizer: {e}")
     meta = {'tokenizer': TOKENIZERS[args.tokenizer], 'vocab_size': vocab_size, 'dataset': 'wikitext-2',
             'variant': args.variant, 'unk': {'text': UNK, 'id': unk_id} if unk_id is not None else None, 'splits': {}}
     meta['units'] = units(meta)

@@ -34,7 +34,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from checkpoints import load_checkpoint, rng_states, save_atomic, set_rng_states
+from checkpoints import load_checkpoint, lock_out_dir, rng_states, set_rng_states, write_atomic
 from compare import arm_name
 from configurator import configure
 from data import epoch_order, evaluate, gather_blocks, load_meta, load_split, metrics, num_blocks, token_sha256
@@ -255,6 +255,10 @@ if ckpt:
 raw_model.to(device)
 if master:  # the settings are good: only now is anything written
     os.makedirs(out_dir, exist_ok=True)
+    try:  # one run per folder: a second would overwrite the first's checkpoints and results (eval_only only reads)
+        out_dir_lock = None if eval_only else lock_out_dir(out_dir)
+    except ValueError as e:
+        sys.exit(f"train.py: error: {e}")
     print(f"{gptconf.mixer} model, {raw_model.num_params():,} parameters; {dtype} on {device} ({machine})"
           f"{f' x {world_size} processes' if ddp else ''}; {iters_per_epoch} iterations per epoch")
 
@@ -291,7 +295,10 @@ if ckpt:
         set_rng_states(rng, device_type)
     elif master:
         print(f"resuming on {world_size} processes from a checkpoint of {len(ckpt['rng'])}: dropout masks will differ")
-    if best:
+    if best and 'best_model' in ckpt:  # last.pt alone holds the run: ckpt.pt may be older if a write was cut
+        best_weights = ckpt['best_model'] or {k: v.detach().clone() for k, v in raw_model.state_dict().items()}
+        best_saved = False  # rewritten at the next checkpoint
+    elif best:  # a last.pt written before the best weights travelled in it
         try:
             best_weights = load_checkpoint(os.path.join(out_dir, 'ckpt.pt'), trust=trust_checkpoint)['model']
         except ValueError as e:
@@ -335,10 +342,11 @@ def checkpoint(path, rng_states, weights=None):
              'best': best, 'history': history, 'config': config, 'tokenizer': meta['tokenizer'],
              'tokenizer_vocab': tokenizer_vocab, 'tokenizer_unk': data_identity['unk_id'], 'code': code, 'data': data_identity,
              'wandb_id': wandb_id}
-    if weights is None:
+    if weights is None:  # the best weights too, unless they are these: resuming needs no other file
         state.update(optimizer=optimizer.state_dict(), scaler=scaler.state_dict(), epoch=iter_num // iters_per_epoch,
-                     step_in_epoch=iter_num % iters_per_epoch, elapsed=elapsed, rng=rng_states)
-    save_atomic(state, path)
+                     step_in_epoch=iter_num % iters_per_epoch, elapsed=elapsed, rng=rng_states,
+                     best_model=None if best is None or best['iter'] == iter_num else best_weights)
+    written(path, lambda f: torch.save(state, f))
 
 
 def write_results(test=None):
@@ -351,10 +359,16 @@ def write_results(test=None):
                'eval_stride': eval_stride or block_size, 'device': device,
                'device_name': machine,
                'world_size': world_size, 'dtype': dtype, 'torch': torch.__version__, 'wall_time_s': elapsed}
-    tmp = os.path.join(out_dir, 'results.json.tmp')
-    with open(tmp, 'w') as f:
-        json.dump(results, f, indent=2)
-    os.replace(tmp, os.path.join(out_dir, 'results.json'))
+    written(os.path.join(out_dir, 'results.json'), lambda f: f.write(json.dumps(results, indent=2).encode()))
+
+
+def written(path, write):
+    """write_atomic, or the run stops in one line (a full disk): every file keeps its last complete version."""
+    try:
+        write_atomic(path, write)
+    except OSError as e:
+        sys.exit(f"train.py: error: {e}. Free some space, then go on: python train.py --out_dir={out_dir} "
+                 "--init_from=resume")
 
 
 def save_checkpoints(best_saved):
@@ -492,9 +506,10 @@ while iter_num < max_iters and not patience_spent():
             if wandb_log:
                 wandb.log({'train/epoch_loss': train_loss, 'val/loss': val_loss, 'val/ppl': entry['val_ppl'],
                            'epoch': entry['epoch']}, step=iter_num)
-            write_results()
         if checkpoint_every and len(history) % checkpoint_every == 0:
             best_saved = save_checkpoints(best_saved)
+        if master:  # after the checkpoints: results.json never reports more than a resume would find
+            write_results()
         train_loss_sum.zero_()
         train_loss_n = 0
         speed.restart(iter_num)
@@ -504,7 +519,7 @@ while iter_num < max_iters and not patience_spent():
         break
 
 # the end: the last and best checkpoints, the best weights on the test split, and everything in results.json
-if not (checkpoint_every and history and len(history) % checkpoint_every == 0):  # the last evaluation did not write them
+if not best_saved or not (checkpoint_every and history and len(history) % checkpoint_every == 0):  # not yet written
     save_checkpoints(best_saved)
 if ddp:  # every rank must end with the same weights; print a fingerprint of them
     import hashlib

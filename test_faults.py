@@ -1,0 +1,209 @@
+"""
+What a long run meets overnight, on CPU in seconds: a full disk, a second run into the same folder, a
+kill in the middle of writing a checkpoint, a damaged or untrusted checkpoint, no network for the
+tokenizer. Each is answered in one line, exits non-zero, and loses nothing: the files keep their last
+complete versions, and a resume ends bit for bit like a run that met no fault.
+
+The faults come from the operating system, not from mocks of our code: a file-size limit
+(RLIMIT_FSIZE, with SIGXFSZ ignored, so that a write fails with EFBIG as a full disk fails with ENOSPC),
+SIGKILL, an flock held by another process, a proxy that refuses connections.
+
+Usage: python -m pytest -q test_faults.py
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from test_train import ENV, ROOT, TINY, prepared, run, sha, workdir  # noqa: F401 (fixtures)
+
+# train.py with one fault injected at the Nth write of a named file: 'full' lowers the file-size limit
+# just before it, 'kill' sends SIGKILL to the process in the middle of it (after 64 KiB of a checkpoint)
+LAUNCHER = r'''
+import os, resource, runpy, signal, sys
+import checkpoints
+fault, name, nth, *argv = sys.argv[1:]
+write_atomic, seen = checkpoints.write_atomic, []
+
+def faulty(path, write):
+    if os.path.basename(path) == name:
+        seen.append(path)
+        if len(seen) == int(nth) and fault == 'full':
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+        if len(seen) == int(nth) and fault == 'kill':
+            inner = write
+
+            def write(f):
+                class Cut:
+                    written = 0
+
+                    def write(self, data):
+                        Cut.written += len(data)
+                        if Cut.written > (65536 if name.endswith('.pt') else 0):
+                            f.flush()
+                            os.kill(os.getpid(), signal.SIGKILL)
+                        return f.write(data)
+
+                    def flush(self):
+                        f.flush()
+                inner(Cut())
+    return write_atomic(path, write)
+
+checkpoints.write_atomic = faulty
+sys.argv = [os.path.join(os.environ['GRASSMANN_ROOT'], 'train.py'), *argv]
+runpy.run_path(sys.argv[0], run_name='__main__')
+'''
+COMMON = [*TINY, '--eval_interval=4', '--lr_decay_iters=12', '--dropout=0.1']
+
+
+def faulty_run(workdir, tmp_path, fault, name, nth, *args):
+    launcher = tmp_path / 'launcher.py'
+    launcher.write_text(LAUNCHER)
+    return subprocess.run([sys.executable, str(launcher), fault, name, str(nth), *args], cwd=workdir,
+                          env=dict(ENV, GRASSMANN_ROOT=ROOT, PYTHONPATH=ROOT), capture_output=True, text=True, timeout=600)
+
+
+# a learning rate at which the last evaluation is worse than the one before: the best weights are not the last
+WORSE_AT_THE_END = ['--learning_rate=3e-2', '--warmup_iters=0']
+
+
+def uninterrupted(workdir, *args):
+    """The run every faulty one must end as: 12 iterations, evaluated and checkpointed every 4."""
+    out = workdir / ('out-uninterrupted' + ''.join(a.split('=')[1] for a in args))
+    if not (out / 'results.json').exists():
+        run('train.py', *COMMON, *args, f'--out_dir={out.name}', '--max_iters=12', cwd=workdir)
+    return out
+
+
+def assert_same_run(a, b):
+    """Two run folders hold the same run: weights of both checkpoints, history, best and test, bit for bit."""
+    for name in ('last.pt', 'ckpt.pt'):
+        x, y = (torch.load(d / name, weights_only=True) for d in (a, b))
+        assert x['iter_num'] == y['iter_num'], name
+        for k, v in x['model'].items():
+            assert torch.equal(v, y['model'][k]), (name, k)
+    ra, rb = (json.load(open(d / 'results.json')) for d in (a, b))
+    timing = ('tokens_per_s', 'elapsed_s')
+    assert [{k: v for k, v in h.items() if k not in timing} for h in ra['history']] == \
+           [{k: v for k, v in h.items() if k not in timing} for h in rb['history']]
+    assert ra['best'] == rb['best'] and ra['test'] == rb['test'] and ra['completed'] and rb['completed']
+
+
+def files(folder):
+    return {f: sha(folder / f) for f in sorted(os.listdir(folder)) if f != 'train.lock'}
+
+
+def test_a_full_disk_stops_the_run_in_one_line_keeps_every_file_and_resumes_bit_exactly(workdir, tmp_path):
+    out = workdir / 'out-full-disk'
+    p = faulty_run(workdir, tmp_path, 'full', 'last.pt', 2, *COMMON, f'--out_dir={out.name}', '--max_iters=12')
+    assert p.returncode != 0 and 'Traceback' not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert f"cannot write last.pt in {out.name}: File too large (the disk is full" in p.stderr, p.stderr
+    assert f"--out_dir={out.name} --init_from=resume" in p.stderr
+    # the last complete files of iteration 4, and no temporary file holding the space
+    assert sorted(files(out)) == ['ckpt.pt', 'last.pt', 'results.json']
+    assert torch.load(out / 'last.pt', weights_only=True)['iter_num'] == 4
+    assert [h['iter'] for h in json.load(open(out / 'results.json'))['history']] == [4]
+    p = run('train.py', f'--out_dir={out.name}', '--init_from=resume', cwd=workdir)  # space freed: go on
+    assert 'resuming from out-full-disk/last.pt at iteration 4' in p.stdout
+    assert_same_run(uninterrupted(workdir), out)
+
+
+def test_a_full_disk_under_results_json_keeps_the_last_complete_one(tmp_path):
+    """write_atomic alone: a text file that cannot be written whole is never half there."""
+    (tmp_path / 'results.json').write_text('{"complete": true}')
+    code = ("import resource, signal, checkpoints\n"
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))\n"
+            "try:\n"
+            "    checkpoints.write_atomic('results.json', lambda f: f.write(b'x' * 5000))\n"
+            "except OSError as e:\n"
+            "    print(e)\n")
+    p = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=dict(ENV, PYTHONPATH=ROOT), capture_output=True, text=True)
+    assert "cannot write results.json in .: File too large" in p.stdout and 'the previous results.json is as it was' in p.stdout
+    assert os.listdir(tmp_path) == ['results.json'] and (tmp_path / 'results.json').read_text() == '{"complete": true}'
+
+
+@pytest.mark.parametrize('name, nth, args', [('last.pt', 2, []), ('ckpt.pt', 3, []), ('results.json', 3, WORSE_AT_THE_END)])
+def test_a_run_killed_while_writing_resumes_bit_exactly(workdir, tmp_path, name, nth, args):
+    """SIGKILL in the middle of writing last.pt (the one before stays whole); of writing ckpt.pt at the last
+    evaluation, after last.pt (the best weights then come from last.pt, not from the older ckpt.pt); of
+    writing results.json when the best weights are not the last (last.pt carries them too)."""
+    out = workdir / f'out-killed-{name}'
+    p = faulty_run(workdir, tmp_path, 'kill', name, nth, *COMMON, *args, f'--out_dir={out.name}', '--max_iters=12')
+    assert p.returncode == -signal.SIGKILL, p.stderr
+    assert (out / f'{name}.tmp').exists()  # cut in the middle: the temporary file is there, half written
+    last = torch.load(out / 'last.pt', weights_only=True)
+    assert last['iter_num'] == (4 if name == 'last.pt' else 12)
+    assert (last['best']['iter'] != last['iter_num']) == (args == WORSE_AT_THE_END)  # the case each one is for
+    run('train.py', f'--out_dir={out.name}', '--init_from=resume', cwd=workdir)
+    assert_same_run(uninterrupted(workdir, *args), out)
+
+
+def test_one_run_per_folder_a_second_is_refused_until_the_first_is_killed(workdir):
+    out = workdir / 'out-locked'
+    cmd = [sys.executable, os.path.join(ROOT, 'train.py'), *TINY, f'--out_dir={out.name}', '--max_iters=100000',
+           '--eval_interval=2']
+    first = subprocess.Popen(cmd, cwd=workdir, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        t0 = time.time()
+        while time.time() - t0 < 120 and not (out / 'ckpt.pt').exists():
+            time.sleep(0.2)
+        first.send_signal(signal.SIGSTOP)  # frozen: whatever changes in the folder now, the second run changed
+        time.sleep(0.5)
+        before = files(out)
+        for args in ([], ['--init_from=resume']):
+            p = run('train.py', *TINY, f'--out_dir={out.name}', '--max_iters=4', *args, cwd=workdir, check=False)
+            assert p.returncode != 0 and 'Traceback' not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+            assert f"{out.name} is in use by another run (pid {first.pid})" in p.stderr, p.stderr
+            assert files(out) == before
+        # reading takes no lock: evaluating and sampling the held folder work
+        p = run('train.py', f'--out_dir={out.name}', '--eval_only=True', cwd=workdir)
+        assert 'val loss' in p.stdout
+        run('sample.py', f'--out_dir={out.name}', '--max_new_tokens=2', '--num_samples=1', cwd=workdir)
+        assert files(out) == before
+    finally:
+        first.kill()  # SIGKILL: no chance to unlock; the OS releases the lock with the process
+        first.wait()
+    p = run('train.py', *TINY, f'--out_dir={out.name}', '--max_iters=4', '--eval_interval=2', cwd=workdir)
+    assert json.load(open(out / 'results.json'))['completed'] is True
+
+
+@pytest.mark.parametrize('damage', ('empty', 'seven_bytes_of_text', 'truncated'))
+def test_a_damaged_checkpoint_is_called_damaged_never_untrusted(workdir, damage):
+    out = workdir / f'out-broken-{damage}'
+    run('train.py', *TINY, f'--out_dir={out.name}', '--max_iters=2', '--eval_interval=2', cwd=workdir)
+    for name in ('last.pt', 'ckpt.pt'):
+        f = out / name
+        f.write_bytes({'empty': b'', 'seven_bytes_of_text': b'garbage',
+                       'truncated': f.read_bytes()[:f.stat().st_size // 2]}[damage])
+    for script, args in (('train.py', ['--init_from=resume']), ('train.py', ['--eval_only=True']),
+                         ('sample.py', ['--max_new_tokens=2'])):
+        p = run(script, f'--out_dir={out.name}', *args, cwd=workdir, check=False)
+        assert p.returncode != 0 and 'Traceback' not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert 'is damaged' in p.stderr and 'trust_checkpoint' not in p.stderr and 'Python objects' not in p.stderr, p.stderr
+
+
+def test_offline_without_the_tiktoken_cache_sampling_and_preparing_say_so_in_one_line(workdir, tmp_path):
+    """A GPT-2-vocabulary model, no tiktoken cache, every connection refused (a proxy on a closed port)."""
+    out = workdir / 'out-gpt2-vocab'
+    run('train.py', *TINY, f'--out_dir={out.name}', '--max_iters=2', '--eval_interval=2', cwd=workdir)
+    ckpt = torch.load(out / 'ckpt.pt', weights_only=True)
+    torch.save(dict(ckpt, tokenizer='gpt2', tokenizer_vocab=None, tokenizer_unk=None), out / 'ckpt.pt')
+    (tmp_path / 'cache').mkdir()
+    offline = dict(ENV, TIKTOKEN_CACHE_DIR=str(tmp_path / 'cache'), HTTPS_PROXY='http://127.0.0.1:9',
+                   HTTP_PROXY='http://127.0.0.1:9', https_proxy='http://127.0.0.1:9', http_proxy='http://127.0.0.1:9')
+    p = subprocess.run([sys.executable, os.path.join(ROOT, 'sample.py'), f'--out_dir={out.name}', '--max_new_tokens=2'],
+                       cwd=workdir, env=offline, capture_output=True, text=True, timeout=300)
+    q = subprocess.run([sys.executable, os.path.join(ROOT, 'prepare.py'), '--src', os.path.join(ROOT, 'testdata', 'wikitext-2'),
+                        '--variant', 'tokens', '--sha256', os.path.join(ROOT, 'testdata', 'wikitext-2', 'SHA256SUMS'),
+                        '--out', str(tmp_path / 'gpt2')], cwd=tmp_path, env=offline, capture_output=True, text=True, timeout=300)
+    for r in (p, q):
+        assert r.returncode != 0 and 'Traceback' not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "cannot load tiktoken's GPT-2 BPE" in r.stderr and 'TIKTOKEN_CACHE_DIR' in r.stderr, r.stderr
+    assert not (tmp_path / 'gpt2').exists()
