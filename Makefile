@@ -164,6 +164,8 @@ stage5-runs: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
 	  if grep -q 'is nan at iteration\|is inf at iteration' $$out/train.log; then \
 	    mkdir -p $$run && cp $$out/train.log $$run/ && touch $$run/diverged && continue; fi; \
 	  test -f $$out/results.json && grep -q '"completed": true' $$out/results.json || exit 1; \
+	  grep -q '"dtype": "$(lastword $(subst /, ,$(STAGE5_MACHINE)))"' $$out/results.json || { \
+	    echo "make: $$out did not train in $(STAGE5_MACHINE)'s dtype (TRAIN_ARGS?): not kept" >&2; exit 1; }; \
 	  mkdir -p $$run && cp $$out/results.json $$out/train.log $$run/; \
 	done; done
 

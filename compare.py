@@ -32,6 +32,8 @@ import re
 import statistics
 import sys
 
+from configurator import arm_name
+
 # keys that say where or how a run was written, not what was trained: ignored when grouping seeds
 IO_KEYS = {'seed', 'out_dir', 'wandb_log', 'wandb_project', 'wandb_run_name', 'init_from', 'eval_only',
            'log_interval', 'compile', 'device', 'checkpoint_every', 'deadline'}
@@ -139,11 +141,6 @@ def train_defaults():
     """train.py's defaults: a key that a run's train.py did not have yet counts as its default (what that run did)."""
     from configurator import script_defaults
     return script_defaults(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'train.py'))
-
-
-def arm_name(folder):
-    """The name a run folder gives its arm: study/grassmann_pre_layer-seed43 -> grassmann_pre_layer."""
-    return re.sub(r'-seed\d+$', '', os.path.basename(os.path.normpath(folder)))
 
 
 def group_runs(runs):

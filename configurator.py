@@ -19,6 +19,12 @@ from ast import literal_eval
 FENCE = '# ' + '-' * 77 + '\n'
 
 
+def arm_name(run):
+    """The arm a run's folder (or name) belongs to: study/grassmann_pre_layer-seed43 -> grassmann_pre_layer.
+    train.py's wandb group and compare.py's rows both use it."""
+    return re.sub(r'-seed\d+$', '', os.path.basename(os.path.normpath(run)))
+
+
 def _unknown(key, config):
     close = difflib.get_close_matches(key, config, n=1)
     return f"unknown config key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")

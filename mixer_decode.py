@@ -33,6 +33,8 @@ def decode_step(mixer, h, cache):
     S = K if mixer.decay is not None else 0
     pre = torch.add(F.linear(h, w_in), b_in)  # (B, 1, H·r + L + S + d): z, lag logits, decay logits, the gate's h part
     z = pre[..., :Hr].view(B, 1, H, -1)  # (B, 1, H, r), float32 at least
+    if mixer.conv_taps is not None:  # z̃ (stage 6): the new z and the cache's last K - 1
+        z = mixer.convolve(z, cache)
     z_all = torch.cat([cache['z'] if 'z' in cache else z.new_zeros(B, keep, H, z.size(-1)), z], dim=1)
     zy = z_all.index_select(1, tables['ring'])  # (B, 1 + L, H, r): z_t, then z_{t-Δ} (zeros before position 0)
     if K:  # m_t = γ_t m_{t-1} + (1 - γ_t) z_{t-1}, z_{t-1} the ring's last (zeros at position 0)

@@ -52,14 +52,16 @@ class GPTConfig:
     n_partners: int = 3  # K summaries per layer (and subspace), decays initialised at τ = 4, 16, 64, ... (4^k)
     pairing: str = 'wedge'  # 'wedge' (the paper's) | 'unnormalised': z_t ∧ z_{t-Δ} as is | 'linear': [z_t; w̄_t], no pairing
     attn_window: int = 0  # attention reads the last attn_window positions and its own (0: the whole context)
+    attn_layers: tuple = ()  # a hybrid (stage 6): these blocks of a Grassmann model use causal attention instead
+    z_conv: int = 0  # K > 0: a causal depthwise convolution of width K on the reduced vectors z (stage 6)
 
     def __post_init__(self):
         for field in ('block_size', 'vocab_size', 'n_layer', 'n_head', 'n_embd', 'reduced_dim', 'n_subspaces', 'n_partners',
-                      'attn_window'):
+                      'attn_window', 'z_conv'):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"GPTConfig.{field}={value!r}: allowed values are integers")
-        self.lags = tuple(self.lags)  # configs and checkpoints may hand us a list
+        self.lags, self.attn_layers = tuple(self.lags), tuple(self.attn_layers)  # configs and checkpoints may hand us lists
         choices = dict(mixer=('grassmann', 'attention'), norm=('post', 'pre'), lag_schedule=('all', 'layer'),
                        lag_weights=('mean', 'learned'), init=('normal', 'torch'), partners=('none', 'ema', 'selective'),
                        pairing=('wedge', 'unnormalised', 'linear'))
@@ -71,6 +73,14 @@ class GPTConfig:
         if self.mixer == 'grassmann' and self.pos_emb and max(self.lags) >= self.block_size:  # positions end at block_size - 1
             raise ValueError(f"GPTConfig.lags={self.lags!r}: a lag of {max(self.lags)} is never valid in sequences of at most "
                              f"block_size={self.block_size} tokens: allowed lags are 1 to {self.block_size - 1}")
+        if any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < self.n_layer for i in self.attn_layers):
+            raise ValueError(f"GPTConfig.attn_layers={self.attn_layers!r}: allowed values are block indices 0 to {self.n_layer - 1}")
+        if self.attn_layers and self.mixer != 'grassmann':
+            raise ValueError(f"GPTConfig.attn_layers={self.attn_layers!r} makes a Grassmann model a hybrid; with "
+                             f"mixer={self.mixer!r} every block is attention already: leave attn_layers empty")
+        if self.z_conv < 0 or self.z_conv and self.mixer != 'grassmann':
+            raise ValueError(f"GPTConfig.z_conv={self.z_conv}: allowed values are 0 (off) or a width >= 1, with the Grassmann "
+                             "mixer (it convolves the reduced vectors)")
         if self.attn_window < 0:
             raise ValueError(f"GPTConfig.attn_window={self.attn_window}: allowed values are 0 (the whole context) or a window >= 1")
         if self.n_head < 1 or self.n_embd % self.n_head != 0:
@@ -177,6 +187,11 @@ class GrassmannMixer(nn.Module):
         # step 5 as a weighted mean: the weight of each lag (and partner) at t comes from h_t (study variant)
         self.lag_logits = nn.Linear(d, len(self.lags) + K, bias=config.bias) if config.lag_weights == 'learned' else None
         self.first_valid = self.lags + (1,) * K  # the first position of each lag's plane, then each partner's
+        # stage 6: z̃_t = Σ_j c_j ⊙ z_{t-j} + b_c per channel, at init the identity (c_0 = 1), so the arm starts as
+        # the model without it; c and b_c are gains, without weight decay (GPT.configure_optimizers)
+        self.conv_taps = nn.Parameter(F.one_hot(torch.zeros(H * r, dtype=torch.long), config.z_conv).T.float()) \
+            if config.z_conv else None  # c: (K, H·r), c_0 first
+        self.conv_bias = nn.Parameter(torch.zeros(H * r)) if config.z_conv else None  # b_c
 
     @torch.no_grad()
     def init_partners(self):
@@ -194,6 +209,8 @@ class GrassmannMixer(nn.Module):
             return decode_step(self, h, cache)  # one position: mixer_decode.py
         hc = h if reference else matmul_input(h)  # (B, T, d), read by every matmul on h
         z = float32_at_least(self.reduce(hc)).view(B, T, self.n_subspaces, -1)  # step 1: (B, T, H, r)
+        if self.conv_taps is not None:  # every later step reads z̃
+            z = self.convolve(z, cache)
         start = cache.get('n', 0) if cache is not None else 0
         a = self.lag_weights(hc, start)  # step 5's weights (B, T, L [+ K]), or None for the plain mean
         # the partners: m (B, T, K, H, r); in training the wedge's LagMean computes them from their decays
@@ -212,6 +229,21 @@ class GrassmannMixer(nn.Module):
             cache['z'], cache['n'] = z_all[:, -keep:], start + T
         g = self.project_pairs(z, w)  # step 6: (B, T, d)
         return GateMix.apply(h, hc, g, self.gate.weight, self.gate.bias)  # steps 7-8
+
+    def convolve(self, z, cache=None):
+        """z̃_t = Σ_j c_j ⊙ z_{t-j} + b_c for z (B, T, H, r), z_{t-j} = 0 before position 0 (stage 6). With a
+        cache, z continues the positions it has seen, whose last K - 1 vectors z it keeps ('z_conv')."""
+        B, T, H, r = z.shape
+        K = self.conv_taps.size(0)
+        past = cache.get('z_conv') if cache is not None else None
+        z_all = torch.cat([z.new_zeros(B, K - 1, H, r) if past is None else past, z], dim=1)  # (B, K - 1 + T, H, r)
+        if cache is not None:
+            cache['z_conv'] = z_all[:, T:]
+        taps = self.conv_taps.to(z.dtype).view(K, H, r)
+        out = self.conv_bias.to(z.dtype).view(H, r) + taps[0] * z
+        for j in range(1, K):  # tap j reads z_{t-j}
+            out = out + taps[j] * z_all[:, K - 1 - j:K - 1 - j + T]
+        return out
 
     def lag_weights(self, h, start=0):
         """Learned lag weights a_t = softmax over the lags (and partners) valid at t of W_lag h_t + b_lag,
@@ -325,7 +357,7 @@ class Block(nn.Module):
 
     def __init__(self, config, layer):
         super().__init__()
-        self.norm, self.grassmann = config.norm, config.mixer == 'grassmann'
+        self.norm, self.grassmann = config.norm, config.mixer == 'grassmann' and layer not in config.attn_layers
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mixer = GrassmannMixer(config, config.layer_lags(layer)) if self.grassmann else CausalSelfAttention(config)
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
@@ -403,7 +435,8 @@ class GPT(nn.Module):
 
     def new_cache(self):
         """Decoding state: attention keeps every key and value (a KV cache); a Grassmann layer keeps only
-        the reduced vectors of the last max(lags) positions, the same size at any length."""
+        the reduced vectors of the last max(lags) positions (and, with z_conv = K, the last K - 1 before
+        the convolution), the same size at any length. A hybrid's attention blocks keep their KV cache."""
         return {'pos': 0, 'layers': [{} for _ in self.transformer.h]}
 
     def configure_optimizers(self, weight_decay, learning_rate, betas, device_type, decay_on='matrices'):
@@ -411,11 +444,12 @@ class GPT(nn.Module):
         # decay_on='all' decays every parameter, as the seed reproduction's AdamW(model.parameters()) does
         if decay_on not in ('matrices', 'all'):
             raise ValueError(f"weight_decay_on={decay_on!r}: allowed values are 'matrices' and 'all'")
-        params = [p for p in self.parameters() if p.requires_grad]
-        decayed = (lambda p: True) if decay_on == 'all' else (lambda p: p.dim() >= 2)
+        # (the convolution's taps, stage 6, are gains like LayerNorm's, though a matrix)
+        params = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+        decayed = (lambda n, p: True) if decay_on == 'all' else (lambda n, p: p.dim() >= 2 and not n.endswith('conv_taps'))
         groups = [
-            {'params': [p for p in params if decayed(p)], 'weight_decay': weight_decay},
-            {'params': [p for p in params if not decayed(p)], 'weight_decay': 0.0},
+            {'params': [p for n, p in params if decayed(n, p)], 'weight_decay': weight_decay},
+            {'params': [p for n, p in params if not decayed(n, p)], 'weight_decay': 0.0},
         ]
         fused = device_type == 'cuda' and 'fused' in inspect.signature(torch.optim.AdamW).parameters
         return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, **({'fused': True} if fused else {}))
@@ -429,7 +463,7 @@ class GPT(nn.Module):
         total = 2 * d * cfg.vocab_size  # the LM head
         for layer in range(cfg.n_layer):
             total += 2 * 2 * d * 4 * d  # MLP
-            if cfg.mixer == 'attention':  # qkv, proj, q·k and att·v (over the window's keys only)
+            if cfg.mixer == 'attention' or layer in cfg.attn_layers:  # qkv, proj, q·k and att·v (over the window's keys only)
                 keys = min(seq_len, cfg.attn_window + 1) if cfg.attn_window else seq_len
                 total += 2 * d * 3 * d + 2 * d * d + 2 * 2 * keys * d
                 continue
@@ -441,6 +475,7 @@ class GPT(nn.Module):
             total += H * ((0 if cfg.pairing == 'linear' else 3 * pairs) + (4 if cfg.pairing == 'wedge' else 2) * r * L)
             total += 2 * d * L if cfg.lag_weights == 'learned' else 0  # the lag logits
             total += 2 * d * K if cfg.partners == 'selective' else 0  # the decay logits
+            total += 2 * cfg.z_conv * H * r  # the convolution of z: a multiply-add per tap and channel
             # the partners' recurrence as the chunked matmuls run it: C = min(64, T) inputs per summary, and
             # the chunks' states carried across (n of them, where there are several)
             C = min(64, seq_len)

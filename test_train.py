@@ -443,8 +443,8 @@ def test_training_steps_are_the_spec_replayed_by_hand(tmp_path):
 def test_a_run_outside_a_repository_says_its_code_version_is_unknown(workdir, tmp_path):
     code = tmp_path / 'code'
     code.mkdir()
-    for f in ('train.py', 'model.py', 'mixer_ops.py', 'mixer_decode.py', 'checkpoints.py', 'compare.py', 'data.py', 'configurator.py',
-              'hardware.py', 'prepare.py'):
+    for f in ('train.py', 'model.py', 'mixer_ops.py', 'mixer_decode.py', 'checkpoints.py', 'data.py', 'configurator.py',
+              'hardware.py', 'prepare.py'):  # not compare.py: training does not depend on the analysis tool
         shutil.copy(os.path.join(ROOT, f), code / f)
     p = subprocess.run([sys.executable, str(code / 'train.py'), *TINY, '--out_dir=out-norepo', '--max_iters=1'],
                        cwd=workdir, env=dict(ENV, GIT_CEILING_DIRECTORIES=str(tmp_path)), capture_output=True, text=True)
@@ -1179,9 +1179,9 @@ def test_a_checkpoint_from_before_issue_29_loads_only_when_trusted(workdir):
 def test_make_stage5_runs_each_arm_once_resumes_a_cut_run_and_keeps_what_finished(workdir, tmp_path):
     """make stage5-runs on the slice: an arm's run lands in STAGE5_DIR/runs/NAME-seedN; run again, it is
     skipped; a run whose out_dir holds a last.pt (a session that stopped) resumes from it."""
-    here = '/'.join(pick())  # the kind of machine this is, so that the rehearsal runs on any
+    here = 'cpu/float32'  # what any CPU gives a run that sets float32, so that the rehearsal runs on any
     dirs = [f'STAGE5_DIR={tmp_path / "results"}', f'OUT={tmp_path / "out"}', f'PY={sys.executable}', 'DATA_DEP=',
-            f'STAGE5_MACHINE={here}']
+            f'STAGE5_MACHINE={here}', 'S5_DTYPE=float32']
     train = (f'TRAIN_ARGS=--dataset={workdir / "data" / "slice"} --n_layer=1 --block_size=32 --batch_size=4 '
              '--dtype=float32 --eval_interval=2 --log_interval=2')
     make = ['make', '-s', '-C', ROOT, 'stage5-runs', *dirs, 'S5_SEEDS=7', 'S5_ARMS=win=study/attention_post_window16']
@@ -1214,13 +1214,51 @@ def test_make_stage5_runs_each_arm_once_resumes_a_cut_run_and_keeps_what_finishe
                        text=True, timeout=600)  # 'cut' ran to iteration 4, this to 2: not a repeat, and make stops
     assert p.returncode != 0 and 'the runs differ in: max_iters 4 -> 2' in p.stdout and 'does not repeat' in p.stderr
     # on another kind of machine than the table's, nothing runs: its numbers would not be the table's
-    other = here.replace('bfloat16', 'float32') if here.endswith('bfloat16') else here.replace('float32', 'bfloat16')
+    other = 'cpu/bfloat16'
     make = [f'STAGE5_MACHINE={other}' if m.startswith('STAGE5_MACHINE=') else m for m in make[:-1]]
     make.append('S5_ARMS=elsewhere=study/attention_post_window16')
     p = subprocess.run(make + [train + ' --max_iters=2'], env=ENV, capture_output=True, text=True, timeout=600)
     assert p.returncode != 0 and f"expected {other}, but a run here gets {here}" in p.stderr
     assert not (tmp_path / 'out' / 'stage5' / 'elsewhere-seed7').exists()
     assert not (tmp_path / 'results' / 'runs' / 'elsewhere-seed7').exists()
+
+
+def test_stage6_arms_change_only_their_factor_and_train_in_float32_on_any_cpu(workdir, tmp_path):
+    p = subprocess.run(['make', '-s', '-n', '-C', ROOT, 'stage6', f'PY={sys.executable}', 'DATA_DEP=',
+                        'STAGE6_BEST=grassmann_pre_all_learned_sub4_linear'], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert 'hardware.py --dtype float32 --expect cpu/float32' in p.stdout
+    arms = {a for line in re.findall(r'S5_ARMS="([^"]*)"', p.stdout) for a in line.split()}
+    assert {a.split('=')[0] for a in arms} == {'attention_post', 'grassmann_pre_all_learned_sub4', 'grassmann_pre_all_learned_sub4_linear',
+                                               'grassmann_pre_all_learned_sub4_unnormalised', 'grassmann_pre_all_learned_sub4_linear_attn3',
+                                               'grassmann_pre_all_learned_sub4_linear_zconv4'}
+    defaults = train_defaults()
+    study, stage6 = (os.path.join(ROOT, 'config', s, 'protocol.py') for s in ('study', 'stage6'))
+    assert {k for k, v in configure(defaults, [stage6]).items() if v != configure(defaults, [study])[k]} == {'dtype'}
+    for arm in arms:
+        files = [os.path.join(ROOT, 'config', f'{n}.py') for n in arm.split('=')[1].split(',')]
+        cfg, base = configure(defaults, [stage6] + files), configure(defaults, [stage6] + files[:1])
+        factor = {k: cfg[k] for k in cfg if cfg[k] != base[k]}
+        name = arm.split('=')[0]
+        assert factor == ({'attn_layers': (3,)} if name.endswith('_attn3') else {'z_conv': 4} if name.endswith('_zconv4') else {}), arm
+        assert cfg['dtype'] == 'float32' and cfg['epochs'] == 1
+    # on the slice: float32 on this machine, whatever its bf16; a run in another dtype is not kept
+    train = (f'TRAIN_ARGS=--dataset={workdir / "data" / "slice"} --n_layer=1 --n_embd=32 --n_head=2 --block_size=32 '
+             '--batch_size=4 --eval_interval=2 --log_interval=2 --max_iters=2')
+    make = ['make', '-s', '-C', ROOT, 'stage6', f'STAGE6_DIR={tmp_path / "results"}', f'OUT={tmp_path / "out"}',
+            f'PY={sys.executable}', 'DATA_DEP=', 'STAGE6_PAIRINGS=post=study/attention_post']
+    p = subprocess.run(make + [train], env=ENV, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    for seed in (42, 43, 44):
+        r = json.load(open(tmp_path / 'results' / 'runs' / f'post-seed{seed}' / 'results.json'))
+        assert (r['dtype'], r['device'], r['config']['seed']) == ('float32', 'cpu', seed)
+    assert (tmp_path / 'results' / 'results.md').exists()
+    p = subprocess.run(make[:-1] + ['STAGE6_PAIRINGS=bf=study/attention_post', train + ' --dtype=bfloat16'], env=ENV,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode != 0 and "did not train in cpu/float32's dtype" in p.stderr, p.stdout + p.stderr
+    assert not (tmp_path / 'results' / 'runs' / 'bf-seed42').exists()
+    p = run('hardware.py', '--dtype', 'bfloat16', '--expect', 'cpu/float32', check=False)  # a bf16 autocast is refused
+    assert p.returncode == 1 and 'expected cpu/float32, but a run here gets cpu/bfloat16' in p.stderr
 
 
 def test_hardware_names_the_device_and_dtype_a_run_gets_here():

@@ -35,8 +35,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from checkpoints import load_checkpoint, lock_out_dir, rng_states, set_rng_states, write_atomic
-from compare import arm_name
-from configurator import configure
+from configurator import arm_name, configure
 from data import epoch_order, evaluate, gather_blocks, load_meta, load_split, metrics, num_blocks, token_sha256
 from hardware import auto_dtype, device_name, device_type_of, keep_freed_memory, pick
 from model import GPT, GPTConfig
@@ -82,6 +81,8 @@ partners = 'none'  # 'ema' | 'selective': running summaries of the past, paired 
 n_partners = 3  # K summaries per layer, decays initialised at τ = 4, 16, 64
 pairing = 'wedge'  # 'unnormalised' | 'linear': the Grassmann mixer without step 4, or without its geometry (stage 5)
 attn_window = 0  # attention reads only the last attn_window positions and its own (stage 5); 0: the whole context
+attn_layers = ()  # a hybrid (stage 6): these blocks of a Grassmann model (0 = nearest the embedding) use attention
+z_conv = 0  # K > 0: a causal depthwise convolution of width K on the Grassmann mixer's reduced vectors (stage 6)
 # optimizer and schedule: linear warmup, then cosine decay to min_lr at lr_decay_iters
 learning_rate = 1e-3
 epochs = 30
