@@ -139,12 +139,14 @@ stage5:
 	$(MAKE) stage5-runs S5_SEEDS=42 S5_ARMS="$(STAGE5_LONG)"
 	$(PY) compare.py $(STAGE5_DIR)/runs/* --out $(STAGE5_DIR) --chain $(STAGE5_CHAIN)
 
-# before anything else, a reused baseline again, on this code and this machine (into STAGE5_DIR/reproduced/): the
-# reused runs join the table only if it gives their best val ppl again (CPU runs repeat bit for bit)
+# before anything else, a reused baseline again, on this code and this kind of machine: the reused runs join the
+# table only if it gives their best val ppl again (CPU runs repeat bit for bit on one kind of CPU). Once per kind
+# (STAGE5_DIR/reproduced/<hardware.py --slug>/, committed): a kind whose gate failed stops here at once
+STAGE5_GATE = $(STAGE5_DIR)/reproduced/$(shell $(PY) hardware.py --slug)
 stage5-reproduce:
-	$(MAKE) stage5-runs S5_SEEDS=$(STAGE5_REPRODUCE_SEED) S5_ARMS="$(STAGE5_REPRODUCE)" STAGE5_DIR=$(STAGE5_DIR)/reproduced \
+	$(MAKE) stage5-runs S5_SEEDS=$(STAGE5_REPRODUCE_SEED) S5_ARMS="$(STAGE5_REPRODUCE)" STAGE5_DIR=$(STAGE5_GATE) \
 	  OUT=$(OUT)/reproduced
-	$(PY) compare.py $(STAGE5_DIR)/reproduced/runs/$(firstword $(subst =, ,$(STAGE5_REPRODUCE)))-seed$(STAGE5_REPRODUCE_SEED) \
+	$(PY) compare.py $(STAGE5_GATE)/runs/$(firstword $(subst =, ,$(STAGE5_REPRODUCE)))-seed$(STAGE5_REPRODUCE_SEED) \
 	  --reproduces $(STAGE5_DIR)/runs/$(firstword $(subst =, ,$(STAGE5_REPRODUCE)))-seed$(STAGE5_REPRODUCE_SEED)
 
 # stage5-runs is also stage 6's: S5_PROTOCOL is the file before each arm's, S5_DTYPE the dtype it sets (the machine

@@ -7,24 +7,36 @@ Usage:
     python hardware.py                         # the device and dtype train.py picks here ('auto')
     python hardware.py --expect cpu/bfloat16   # the same, exit status 1 if they are not these
     python hardware.py --dtype float32 --expect cpu/float32   # a run that sets its dtype: any CPU passes
+    python hardware.py --slug                  # the device's name as a folder name
     from hardware import auto_dtype, pick, device_name, keep_freed_memory, release_memory
     dtype = auto_dtype('cpu')   # 'bfloat16' where the CPU has fast bf16, else 'float32'
 """
 import ctypes
 import gc
+import re
 import sys
 
 import torch
 
 
-def cpu_has_fast_bf16():
-    """AVX-512 BF16 or AMX: without them, bf16 matmuls fall back to a naive kernel far slower than float32."""
+def cpu_info():
+    """The text of /proc/cpuinfo ('' where there is none: not Linux)."""
     try:
         with open('/proc/cpuinfo') as f:
-            flags = f.read()
-        return 'avx512_bf16' in flags or 'amx_bf16' in flags
+            return f.read()
     except OSError:
-        return False
+        return ''
+
+
+def cpu_has_fast_bf16():
+    """AVX-512 BF16 or AMX: without them, bf16 matmuls fall back to a naive kernel far slower than float32."""
+    return 'avx512_bf16' in cpu_info() or 'amx_bf16' in cpu_info()
+
+
+def cpu_has_amx():
+    """AMX tiles for bf16: oneDNN's bf16 matmuls then take other kernels than AVX-512 BF16's, with other
+    roundings (stage 4's first bf16 run repeated to 205.94 on one, against 205.67 without)."""
+    return 'amx_bf16' in cpu_info()
 
 
 def auto_dtype(device_type):
@@ -48,19 +60,20 @@ def device_type_of(device):
 
 
 def device_name(device):
-    """What the device is: the GPU's name, or the CPU's model and whether it has fast bf16 (the same
-    code gives other numbers in bf16 with and without it: a table keeps to one kind of machine)."""
+    """What the device is: the GPU's name, or the CPU's model and whether it has fast bf16, and AMX (the
+    same code gives other numbers in bf16 with and without each: a table keeps to one kind of machine)."""
     if device.startswith('cuda'):
         return torch.cuda.get_device_name(device)
     if device != 'cpu':
         return device
-    model = 'unknown CPU'
-    try:
-        with open('/proc/cpuinfo') as f:
-            model = next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), model)
-    except OSError:
-        pass
-    return f"{model}, {'fast bf16' if cpu_has_fast_bf16() else 'no fast bf16'}"
+    model = next((line.split(':', 1)[1].strip() for line in cpu_info().splitlines() if line.startswith('model name')),
+                 'unknown CPU')
+    return f"{model}, {('fast bf16 (AMX)' if cpu_has_amx() else 'fast bf16') if cpu_has_fast_bf16() else 'no fast bf16'}"
+
+
+def machine_slug(device):
+    """device_name as a folder name: 'Intel(R) Xeon(R) Processor, fast bf16 (AMX)' -> intel-r-xeon-r-processor-fast-bf16-amx."""
+    return re.sub(r'[^a-z0-9]+', '-', device_name(device).lower()).strip('-')
 
 
 def _libc():
@@ -96,8 +109,11 @@ if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--expect', metavar='DEVICE/DTYPE', help="e.g. cpu/bfloat16: exit 1 unless train.py's 'auto' picks these here")
     ap.add_argument('--dtype', default='auto', help="the run's dtype setting (default 'auto'), e.g. float32: any CPU then gives cpu/float32")
+    ap.add_argument('--slug', action='store_true', help="print only the device's name as a folder name (make stage5's gate)")
     args = ap.parse_args()
     device, dtype = pick('auto', args.dtype)
+    if args.slug:
+        sys.exit(print(machine_slug(device)))
     print(f"train.py here: device {device} ({device_name(device)}), dtype {dtype}")
     if args.expect and args.expect != f"{device}/{dtype}":
         sys.exit(f"hardware.py: error: expected {args.expect}, but a run here gets {device}/{dtype}: run on a machine that "

@@ -29,7 +29,7 @@ import pytest
 import torch
 
 from configurator import configure
-from hardware import cpu_has_fast_bf16, device_name, pick
+from hardware import cpu_has_amx, cpu_has_fast_bf16, device_name, machine_slug, pick
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 TOKENS = os.path.join(ROOT, 'testdata', 'wikitext-2')  # the first lines of each split
@@ -878,7 +878,9 @@ def test_stage5_arms_name_configs_that_change_only_their_factor():
                         'STAGE5_LONG=attention_post_long=study/attention_post,stage5/long'], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     # first of all a reused baseline again, and the check that it repeats stage 4's run
-    check = ' results/stage5/reproduced/runs/attention_post-seed42 --reproduces results/stage5/runs/attention_post-seed42'
+    # once per kind of machine: the gate's run lies in a folder named after this one
+    slug = machine_slug(pick()[0])
+    check = f' results/stage5/reproduced/{slug}/runs/attention_post-seed42 --reproduces results/stage5/runs/attention_post-seed42'
     assert check in re.sub(r'\s+', ' ', p.stdout.replace('\\\n', ''))
     assert p.stdout.index('--reproduces') < p.stdout.index('attention_post_window16=study/attention_post_window16')
     arms = set(re.findall(r'S5_ARMS="([^"]*)"', p.stdout + text))
@@ -1209,7 +1211,7 @@ def test_make_stage5_runs_each_arm_once_resumes_a_cut_run_and_keeps_what_finishe
                        text=True, timeout=600)
     assert p.returncode == 0 and 'every loss bit for bit the same' in p.stdout, p.stdout + p.stderr
     assert 'resuming' not in p.stdout and (tmp_path / 'out' / 'reproduced' / 'stage5' / 'win-seed7' / 'last.pt').exists()
-    assert (tmp_path / 'results' / 'reproduced' / 'runs' / 'win-seed7' / 'results.json').exists()
+    assert (tmp_path / 'results' / 'reproduced' / machine_slug('cpu') / 'runs' / 'win-seed7' / 'results.json').exists()
     p = subprocess.run(reproduce + ['STAGE5_REPRODUCE=cut=study/attention_post_window16'], env=ENV, capture_output=True,
                        text=True, timeout=600)  # 'cut' ran to iteration 4, this to 2: not a repeat, and make stops
     assert p.returncode != 0 and 'the runs differ in: max_iters 4 -> 2' in p.stdout and 'does not repeat' in p.stderr
@@ -1261,6 +1263,16 @@ def test_stage6_arms_change_only_their_factor_and_train_in_float32_on_any_cpu(wo
     assert p.returncode == 1 and 'expected cpu/float32, but a run here gets cpu/bfloat16' in p.stderr
 
 
+@pytest.mark.parametrize('flags, name', [('avx2', 'no fast bf16'), ('avx2 avx512_bf16', 'fast bf16'),
+                                         ('avx512_bf16 amx_bf16 amx_tile', 'fast bf16 (AMX)')])
+def test_each_kind_of_cpu_has_its_own_name(monkeypatch, flags, name):
+    """AVX-512 BF16 and AMX round bf16 matmuls differently: a table of one kind of machine tells them apart."""
+    import hardware
+    monkeypatch.setattr(hardware, 'cpu_info', lambda: f'model name\t: Some CPU\nflags\t\t: fpu {flags}\n')
+    assert hardware.device_name('cpu') == f'Some CPU, {name}'
+    assert hardware.machine_slug('cpu') == 'some-cpu-' + re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')
+
+
 def test_hardware_names_the_device_and_dtype_a_run_gets_here():
     p = run('hardware.py')
     device, dtype = pick()
@@ -1272,3 +1284,5 @@ def test_hardware_names_the_device_and_dtype_a_run_gets_here():
     with open('/proc/cpuinfo') as f:
         model = next((line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), 'unknown CPU')
     assert device_name('cpu').startswith(model + ', ') and pick('cpu', 'float32') == ('cpu', 'float32')
+    assert ('(AMX)' in device_name('cpu')) == cpu_has_amx() == ('amx_bf16' in open('/proc/cpuinfo').read())
+    assert run('hardware.py', '--slug').stdout.strip() == machine_slug('cpu') == re.sub(r'[^a-z0-9]+', '-', device_name('cpu').lower()).strip('-')
