@@ -490,16 +490,18 @@ def test_resume_without_the_config_file_keeps_the_run_settings(workdir):
     assert b['config']['learning_rate'] == 3e-3 and b['config']['lags'] == [1, 3]
 
 
-@pytest.mark.parametrize('damage', ('truncated', 'overwritten', 'not_a_checkpoint'))
+@pytest.mark.parametrize('damage', ('truncated', 'overwritten', 'empty', 'seven_bytes_of_text', 'not_a_checkpoint'))
 def test_a_damaged_checkpoint_is_named_not_a_traceback(workdir, damage):
+    """Damaged is never called untrusted: only a readable checkpoint holding Python objects gets the
+    --trust_checkpoint advice (test_a_crafted_checkpoint_is_refused...)."""
     out = workdir / f'out-damaged-{damage}'
     run('train.py', *TINY, f'--out_dir={out.name}', '--max_iters=2', '--eval_interval=2', cwd=workdir)
     for name in ('last.pt', 'ckpt.pt'):
         f = out / name
         if damage == 'truncated':
             f.write_bytes(f.read_bytes()[:f.stat().st_size // 2])
-        elif damage == 'overwritten':
-            f.write_text('{"this": "is not a checkpoint"}')
+        elif damage in ('overwritten', 'empty', 'seven_bytes_of_text'):
+            f.write_text({'overwritten': '{"this": "is not a checkpoint"}', 'empty': '', 'seven_bytes_of_text': 'garbage'}[damage])
         else:
             torch.save({'weights': torch.zeros(2)}, f)
     for script, args in (('train.py', ['--init_from=resume']), ('train.py', ['--init_from=resume', '--eval_only=True']),
@@ -507,8 +509,9 @@ def test_a_damaged_checkpoint_is_named_not_a_traceback(workdir, damage):
         p = run(script, f'--out_dir={out.name}', *args, cwd=workdir, check=False)
         name = 'last.pt' if args == ['--init_from=resume'] else 'ckpt.pt'
         assert p.returncode != 0 and 'Traceback' not in p.stderr, p.stderr
-        assert f"{out.name}/{name}" in p.stderr
+        assert f"{out.name}/{name}" in p.stderr and len(p.stderr.strip().splitlines()) == 1
         assert ('damaged' if damage != 'not_a_checkpoint' else 'lacks model') in p.stderr, p.stderr
+        assert 'trust_checkpoint' not in p.stderr and 'Python objects' not in p.stderr, p.stderr
 
 
 @pytest.mark.parametrize('arg, message', [
