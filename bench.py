@@ -13,6 +13,8 @@ Usage:
     python bench.py --generate                       # decoding: time per token against generated length
     python bench.py --generate --compile             # the same, each model's decoding step compiled
     python bench.py --partners=ema                   # the Grassmann mixer with running summaries (stage 4)
+    python bench.py --dtype=float32 --seq_lens=128,1024,4096 \
+        --grassmann=config/study/grassmann_pre_all_learned_sub4.py,config/stage6/zconv4.py   # a study arm (stage 6)
 
 Memory: on a GPU, the peak allocated during the call, less what was allocated before it; on a CPU,
 which has no allocator statistics, the bytes the call keeps for backward (activations: the part of
@@ -83,12 +85,27 @@ def memory_mb(fn, saved_fn, device):
     return sum(storages.values()) / 2**20 if storages else None
 
 
+def arm_keys(files):
+    """The model keys a study arm's config files set, as train.py reads them, less those a benchmark sets
+    (block_size, dropout) and the mixer: the attention side takes the shared ones (vocabulary, sizes) too."""
+    from dataclasses import fields
+    from compare import train_defaults
+    from configurator import configure
+    cfg, defaults = configure(train_defaults(), files), train_defaults()
+    return {f.name: cfg[f.name] for f in fields(GPTConfig) if cfg[f.name] != defaults[f.name]
+            and f.name not in ('block_size', 'dropout', 'mixer')}
+
+
+SHARED_KEYS = ('vocab_size', 'n_layer', 'n_head', 'n_embd', 'bias', 'pos_emb', 'init')
+
+
 def bench_one(mixer, T, B, args, ctx):
     """Rows for one mixer at one sequence length."""
     dev = args.device
+    arm = arm_keys(args.grassmann.split(',')) if args.grassmann else {'partners': args.partners}
+    arm = arm if mixer == 'grassmann' else {k: v for k, v in arm.items() if k in SHARED_KEYS}
     # a position table of at least max(lags) + 1 rows: below that length the longest lags are simply never valid
-    cfg = GPTConfig(mixer=mixer, block_size=max(T, max(GPTConfig.lags) + 1), dropout=0.0,
-                    **({'partners': args.partners} if mixer == 'grassmann' else {}))
+    cfg = GPTConfig(mixer=mixer, block_size=max(T, max(arm.get('lags', GPTConfig.lags)) + 1), dropout=0.0, **arm)
     model = GPT(cfg).to(dev)
     opt = model.configure_optimizers(0.01, 1e-3, (0.9, 0.999), dev.split(':')[0])
     layer = (GrassmannMixer(cfg, cfg.lags) if mixer == 'grassmann' else CausalSelfAttention(cfg)).to(dev)
@@ -138,7 +155,8 @@ def bench_one(mixer, T, B, args, ctx):
             continue
         tok_s = B * T / ms * 1000
         mfu = model.estimate_mfu(T, tok_s, dev, args.dtype) if what == 'train_step' else None
-        rows.append(dict(mixer=mixer, partners=cfg.partners, seq_len=T, batch_size=B, what=what, ms=ms, tokens_per_s=tok_s,
+        rows.append(dict(mixer=mixer, partners=cfg.partners, arm=args.grassmann if mixer == 'grassmann' else None,
+                         params=model.num_params(), seq_len=T, batch_size=B, what=what, ms=ms, tokens_per_s=tok_s,
                          peak_mem_mb=mem, mfu=mfu, compile_s=first_s if args.compile else None))
         if args.profile and what == 'train_step':
             with torch.profiler.profile() as prof:
@@ -260,7 +278,7 @@ def child_argv(args, T, json_path):
     """The arguments that measure length T alone, rebuilt from the parsed ones (whatever form they came in)."""
     argv = [f'--device={args.device}', f'--dtype={args.dtype}', f'--seq_lens={T}', f'--tokens={args.tokens}',
             f'--warmup={args.warmup}', f'--repeats={args.repeats}', f'--json={json_path}', '--plot=', '--one_process',
-            f'--partners={args.partners}']
+            f'--partners={args.partners}'] + ([f'--grassmann={args.grassmann}'] if args.grassmann else [])
     return argv + [f'--{flag}' for flag in ('compile', 'profile') if getattr(args, flag)]
 
 
@@ -413,6 +431,9 @@ def main():
     ap.add_argument('--quick', action='store_true', help='lengths 128, 1024, 8192 and 2 repeats')
     ap.add_argument('--partners', default='none', choices=('none', 'ema', 'selective'),
                     help="the Grassmann mixer's running summaries (GPTConfig.partners)")
+    ap.add_argument('--grassmann', default='', help="config files of a study arm, comma-separated: its model keys make "
+                    "the Grassmann side (the attention side shares its vocabulary and sizes); the mixer rows time one "
+                    "Grassmann layer, also for a hybrid")
     ap.add_argument('--profile', action='store_true', help='write bench_trace_<mixer>_<T>.json per train step')
     ap.add_argument('--generate', action='store_true', help='time decoding against generated length instead')
     ap.add_argument('--gen_lens', type=positive_ints, default=None)
@@ -436,7 +457,10 @@ def main():
     ctx = nullcontext() if args.dtype == 'float32' else torch.autocast(args.device.split(':')[0], dtype=getattr(torch, args.dtype))
     name = device_name(args.device)  # the GPU's, or the CPU's model and whether it has fast bf16
     print(f"{name}, torch {torch.__version__}, {args.dtype}{' (auto)' if chosen else ''}, {args.tokens} tokens per step, "
-          f"compile={args.compile}, median of {args.repeats} after {1 + args.warmup} warm-up, Grassmann partners={args.partners}")
+          f"compile={args.compile}, median of {args.repeats} after {1 + args.warmup} warm-up, Grassmann partners={args.partners}"
+          + (f", Grassmann arm {args.grassmann}" if args.grassmann else ''))
+    if args.generate and args.grassmann:
+        sys.exit("bench.py: error: --grassmann times a study arm in the sweep; --generate decodes the paper's models")
     if args.generate:
         args.gen_lens = args.gen_lens or ([32, 128, 512, 2048] if args.quick else [32, 128, 512, 1024, 2048, 4096, 8192])
         rows = bench_generate(args, ctx)

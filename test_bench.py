@@ -122,3 +122,18 @@ def test_targets_hold_grassmann_to_attention_at_every_length():
     rows[1]['ms'] = 4.9
     assert dict(bench.check_generate_targets(rows))[
         'grassmann/attention decode time per token at batch 1, every length: at most 0.98 (at 128) <= 1.00'] is True
+
+
+def test_bench_measures_a_study_arm_from_its_config_files(tmp_path):
+    """--grassmann: the arm's model keys make the Grassmann side (here the sub4 arm with a convolution of z),
+    the attention side shares its vocabulary and sizes; the rows say which arm and how many parameters."""
+    arm = ','.join(os.path.join(ROOT, 'config', f) for f in ('study/grassmann_pre_all_learned_sub4.py', 'stage6/zconv4.py'))
+    p, _ = run_bench(tmp_path, f'--grassmann={arm}', '--seq_lens=16,32', '--tokens=32', '--repeats=1', '--device=cpu',
+                     '--dtype=float32', f'--json={tmp_path / "bench.json"}', '--plot=')
+    rows = json.load(open(tmp_path / 'bench.json'))
+    assert {(r['mixer'], r['arm']) for r in rows} == {('attention', None), ('grassmann', arm)}
+    for T in (16, 32):  # the position table follows the length; the rest is the arm's: 12,643,108 against 12,585,472
+        params = {r['mixer']: r['params'] for r in rows if r['seq_len'] == T}
+        assert params['grassmann'] - params['attention'] == 12_643_108 - 12_585_472
+        assert params['attention'] == 12_585_472 + (max(T, 17) - 128) * 256  # BERT's vocabulary, a table of max(T, 17) rows
+    assert f'Grassmann arm {arm}' in p.stdout
