@@ -21,6 +21,7 @@
 # unless OFFLINE_DATA names a folder holding an offline copy: wikitext-2/ (the tokens variant),
 # bert-base-uncased/vocab.txt and tiktoken_cache/ (tiktoken's GPT-2 files), e.g. OFFLINE_DATA=~/wt2
 PYTHON ?= python3
+comma := ,
 PY := .venv/bin/python
 OFFLINE_DATA ?=
 ifneq ($(and $(OFFLINE_DATA),$(wildcard $(OFFLINE_DATA)/tiktoken_cache)),)
@@ -111,15 +112,18 @@ stage4:
 
 # stage 5 (results/stage5/): the controls, the publications' models and each model's learning rate, one epoch
 # each after config/study/protocol.py. An arm is NAME=CONFIG[,CONFIG...] under config/ (as in make recipes);
-# the phases run in the issue's order, a finished run is not run again, and an interrupted one resumes from
-# its last.pt; a run that diverges is a result, kept as its log and a 'diverged' file. STAGE5_TUNED (each model at its best lr, seeds 43 and 44) and STAGE5_LONG (the 30-epoch pair,
-# config/stage5/long.py) are named once the lr runs have chosen them, e.g.
-# make stage5 STAGE5_LONG="attention_post_long=study/attention_post,stage5/long"
+# the phases run in issue 33's order, a finished run is not run again, and an interrupted one resumes from
+# its last.pt; a run that diverges is a result, kept as its log and a 'diverged' file. The controls run first
+# at three seeds; they choose STAGE5_BEST, the best attention-free arm, whose learning rates then run beside
+# attention_post's; STAGE5_TUNED (each model at its best lr, seeds 43 and 44) and STAGE5_LONG (the 30-epoch
+# pair, config/stage5/long.py, seeds 42-44) are named once the lr runs have chosen them, e.g.
+# make stage5 STAGE5_BEST=grassmann_pre_all_learned_sub4_selective STAGE5_LONG="attention_post_long=study/attention_post,stage5/long"
 STAGE5_CONTROLS ?= attention_post_window16=study/attention_post_window16 \
   grassmann_pre_all_learned_sub4_unnormalised=study/grassmann_pre_all_learned_sub4_unnormalised \
   grassmann_pre_all_learned_sub4_linear=study/grassmann_pre_all_learned_sub4_linear
+STAGE5_BEST ?=
 STAGE5_LR ?= $(foreach lr,5e-4 2e-3 3e-3,attention_post_lr$(lr)=study/attention_post,stage5/lr$(lr) \
-  grassmann_pre_all_learned_sub4_selective_lr$(lr)=study/grassmann_pre_all_learned_sub4_selective,stage5/lr$(lr))
+  $(if $(STAGE5_BEST),$(STAGE5_BEST)_lr$(lr)=study/$(STAGE5_BEST)$(comma)stage5/lr$(lr)))
 STAGE5_PUBLISHED ?= paper_grassmann_l6=paper_grassmann_l6 grassmann_post_all=study/grassmann_post_all
 STAGE5_TUNED ?=
 STAGE5_LONG ?=
@@ -132,11 +136,12 @@ STAGE5_REPRODUCE ?= attention_post=study/attention_post
 STAGE5_REPRODUCE_SEED ?= 42
 stage5:
 	$(if $(strip $(STAGE5_REPRODUCE)),$(MAKE) stage5-reproduce)
-	$(MAKE) stage5-runs S5_SEEDS=42 S5_ARMS="$(STAGE5_CONTROLS) $(STAGE5_LR)"
-	$(MAKE) stage5-runs S5_SEEDS="43 44" S5_ARMS="$(STAGE5_CONTROLS)"
+	$(MAKE) stage5-runs S5_SEEDS="42 43 44" S5_ARMS="$(STAGE5_CONTROLS)"
+	$(if $(STAGE5_BEST),,@echo "make: the controls are done; name the best attention-free arm: STAGE5_BEST=ARM" && exit 1)
+	$(MAKE) stage5-runs S5_SEEDS=42 S5_ARMS="$(STAGE5_LR)"
 	$(MAKE) stage5-runs S5_SEEDS="42 43 44" S5_ARMS="$(STAGE5_PUBLISHED)"
 	$(MAKE) stage5-runs S5_SEEDS="43 44" S5_ARMS="$(STAGE5_TUNED)"
-	$(MAKE) stage5-runs S5_SEEDS=42 S5_ARMS="$(STAGE5_LONG)"
+	$(MAKE) stage5-runs S5_SEEDS="42 43 44" S5_ARMS="$(STAGE5_LONG)"
 	$(PY) compare.py $(STAGE5_DIR)/runs/* --out $(STAGE5_DIR) --chain $(STAGE5_CHAIN)
 
 # before anything else, a reused baseline again, on this code and this kind of machine: the reused runs join the
@@ -178,7 +183,6 @@ STAGE6_PAIRINGS ?= attention_post=study/attention_post grassmann_pre_all_learned
   grassmann_pre_all_learned_sub4_unnormalised=study/grassmann_pre_all_learned_sub4_unnormalised \
   grassmann_pre_all_learned_sub4_linear=study/grassmann_pre_all_learned_sub4_linear
 STAGE6_BEST ?=
-comma := ,
 STAGE6_CLOSERS ?= $(if $(STAGE6_BEST),$(STAGE6_BEST)_attn3=study/$(STAGE6_BEST)$(comma)stage6/attn3 \
   $(STAGE6_BEST)_zconv4=study/$(STAGE6_BEST)$(comma)stage6/zconv4)
 STAGE6_DIR ?= results/stage6

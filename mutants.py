@@ -205,6 +205,8 @@ MUTANTS = {
     'gate_once_for_every_machine': ('Makefile', 'STAGE5_GATE = $(STAGE5_DIR)/reproduced/$(shell $(PY) hardware.py --slug)',
                                     'STAGE5_GATE = $(STAGE5_DIR)/reproduced', 'test_train.py -k "make_stage5 or stage5_arms"'),
     'amx_unnamed': ('hardware.py', "    return 'amx_bf16' in cpu_info()", '    return False', 'test_train.py -k hardware_names'),
+    'lr_runs_before_the_controls_choose': ('Makefile', '\t$(if $(STAGE5_BEST),,@echo "make: the controls are done; name the best '
+                                           'attention-free arm: STAGE5_BEST=ARM" && exit 1)\n', '', 'test_train.py -k stage5_arms'),
     'bench_names_the_cpu_generically': ('bench.py', 'name = device_name(args.device)', "name = 'CPU'",
                                         'test_bench.py -k writes_rows'),
     'results_name_the_cpu_generically': ('train.py', "'device_name': machine,", "'device_name': device,", 'test_train.py -k short_run'),

@@ -878,6 +878,7 @@ def test_recipe_factors_change_one_thing_and_the_protocol_only_the_budget(factor
 def test_stage5_arms_name_configs_that_change_only_their_factor():
     text = open(os.path.join(ROOT, 'Makefile')).read()
     p = subprocess.run(['make', '-s', '-n', '-C', ROOT, 'stage5', f'PY={sys.executable}', 'DATA_DEP=',
+                        'STAGE5_BEST=grassmann_pre_all_learned_sub4_selective',
                         'STAGE5_LONG=attention_post_long=study/attention_post,stage5/long'], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     # first of all a reused baseline again, and the check that it repeats stage 4's run
@@ -886,6 +887,13 @@ def test_stage5_arms_name_configs_that_change_only_their_factor():
     check = f' results/stage5/reproduced/{slug}/runs/attention_post-seed42 --reproduces results/stage5/runs/attention_post-seed42'
     assert check in re.sub(r'\s+', ' ', p.stdout.replace('\\\n', ''))
     assert p.stdout.index('--reproduces') < p.stdout.index('attention_post_window16=study/attention_post_window16')
+    # issue 33's order: the controls at three seeds, then the learning rates of the arm they chose, the long runs at three seeds
+    calls = [line for line in p.stdout.splitlines() if 'stage5-runs S5_SEEDS' in line and '/reproduced/' not in line]
+    assert 'S5_SEEDS="42 43 44" S5_ARMS="attention_post_window16=' in calls[0] and 'lr5e-4' not in calls[0]
+    assert 'grassmann_pre_all_learned_sub4_selective_lr2e-3=study/grassmann_pre_all_learned_sub4_selective,stage5/lr2e-3' in calls[1]
+    assert 'S5_SEEDS="42 43 44" S5_ARMS="attention_post_long=' in calls[-1]
+    unnamed = subprocess.run(['make', '-s', '-n', '-C', ROOT, 'stage5', f'PY={sys.executable}', 'DATA_DEP='], capture_output=True, text=True)
+    assert 'name the best attention-free arm: STAGE5_BEST=ARM' in unnamed.stdout  # no lr run before the controls chose
     arms = set(re.findall(r'S5_ARMS="([^"]*)"', p.stdout + text))
     arms = {a for line in arms for a in line.split() if '=' in a}
     names = {a.split('=')[0] for a in arms}
