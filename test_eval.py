@@ -389,7 +389,7 @@ def label_of(cell, labels):
     return word if word in labels else None
 
 
-@pytest.mark.parametrize('result_set', ('stage4', 'study', 'gpu', 'recipes', 'stage5'))
+@pytest.mark.parametrize('result_set', ('stage4', 'study', 'gpu', 'recipes', 'stage5', 'stage6'))
 def test_result_tables_say_what_the_runs_say(result_set):
     """Every table row of a result set's README (and of results.md) that names one of its arms gives
     that arm's best validation and test perplexity as compare.py computes them from the runs (the first
