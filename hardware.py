@@ -30,7 +30,8 @@ def cpu_info():
 
 def cpu_has_fast_bf16():
     """AVX-512 BF16 or AMX: without them, bf16 matmuls fall back to a naive kernel far slower than float32."""
-    return 'avx512_bf16' in cpu_info() or 'amx_bf16' in cpu_info()
+    flags = cpu_info()
+    return 'avx512_bf16' in flags or 'amx_bf16' in flags
 
 
 def cpu_has_amx():
