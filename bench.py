@@ -166,14 +166,15 @@ def bench_one(mixer, T, B, args, ctx):
 
 
 def state_mb(cache):
-    """Bytes held by a decoding cache: the attention KV buffers (their used part) or the Grassmann rings."""
+    """Bytes held by a decoding cache: the attention KV buffers (their used part), the Grassmann rings of
+    reduced vectors, the partners' summaries and the convolution's last inputs (not the cached weights)."""
     total = 0
     for layer in cache['layers']:
-        if 'kv' in layer:
-            kv = layer['kv']
-            total += kv[:, :, :, :layer['n']].numel() * kv.element_size()
-        if 'z' in layer:
-            total += layer['z'].numel() * layer['z'].element_size()
+        for key, value in layer.items():
+            if key == 'kv':
+                value = value[:, :, :, :layer['n']]
+            if torch.is_tensor(value):
+                total += value.numel() * value.element_size()
     return total / 2**20
 
 

@@ -74,6 +74,28 @@ def test_bench_generate_times_both_models_at_each_length(tmp_path):
     assert 'grassmann/attention decode time per token at batch 1, every length' in p.stdout
 
 
+@pytest.mark.parametrize('keys, per_layer', [
+    ({}, lambda n: 16 * 8),  # the ring: max(lags) reduced vectors of H·r = 8 numbers
+    ({'partners': 'ema'}, lambda n: 16 * 8 + 3 * 8),  # and K = 3 summaries
+    ({'z_conv': 4}, lambda n: 16 * 8 + 3 * 8),  # and the convolution's last K - 1 inputs
+    ({'attn_layers': (1,)}, None),  # a hybrid: block 1 keeps n keys and n values of d = 16 numbers
+])
+def test_decoding_state_counts_everything_a_step_keeps(keys, per_layer):
+    """state_mb is what a stage-6 verdict quotes as the constant decoding state: every tensor the cache keeps
+    between steps (not the weights a Grassmann layer caches for its fused step)."""
+    from model import GPT, GPTConfig
+    cfg = GPTConfig(mixer='grassmann', n_layer=2, n_head=2, n_embd=16, vocab_size=32, block_size=64, reduced_dim=8,
+                    dropout=0.0, pos_emb=False, **keys)
+    model, cache = GPT(cfg).eval(), None
+    with torch.no_grad():
+        cache = model.new_cache()
+        for n in range(1, 41):
+            model(torch.zeros(1, 1, dtype=torch.long), cache=cache)
+            if n in (20, 40):
+                floats = 16 * 8 + 2 * n * 16 if per_layer is None else 2 * per_layer(n)
+                assert bench.state_mb(cache) == floats * 4 / 2**20, (keys, n)
+
+
 def test_median_ms_is_milliseconds_of_the_call():
     ms = bench.median_ms(lambda: time.sleep(0.02), 'cpu', warmup=0, repeats=3)
     assert 19 <= ms < 20_000  # milliseconds, not seconds (0.02); a busy machine may sleep much longer
