@@ -13,6 +13,7 @@ Usage:
     python bench.py --generate                       # decoding: time per token against generated length
     python bench.py --generate --compile             # the same, each model's decoding step compiled
     python bench.py --partners=ema                   # the Grassmann mixer with running summaries (stage 4)
+    python bench.py --generate --grassmann=FILES     # decoding a study arm (its state: what a hybrid keeps)
     python bench.py --dtype=float32 --seq_lens=128,1024,4096 \
         --grassmann=config/study/grassmann_pre_all_learned_sub4.py,config/stage6/zconv4.py   # a study arm (stage 6)
 
@@ -21,7 +22,7 @@ which has no allocator statistics, the bytes the call keeps for backward (activa
 memory that grows with sequence length), so none for forward-only rows.
 
 --generate times decoding instead, without position tables (pos_emb=False) so that both models run past
-block_size: incremental decoding ('decode', after 64 untimed warm-up steps: the median time of the 32
+block_size (with --grassmann, the arm's model otherwise): incremental decoding ('decode', after 64 untimed warm-up steps: the median time of the 32
 steps before each length, and the size of the decoding state there) against recomputing the whole
 context for the next token ('decode_recompute'), at batch 1 and 32 (--gen_batches), from 32 tokens
 on (the first 32 steps) by default: short texts are where a Grassmann step is slowest against attention's.
@@ -99,11 +100,16 @@ def arm_keys(files):
 SHARED_KEYS = ('vocab_size', 'n_layer', 'n_head', 'n_embd', 'bias', 'pos_emb', 'init')
 
 
+def model_keys(mixer, args):
+    """GPTConfig keys of one side: the study arm's (--grassmann) or the partners' for the Grassmann model,
+    the keys both share for attention."""
+    arm = arm_keys(args.grassmann.split(',')) if args.grassmann else {'partners': args.partners}
+    return arm if mixer == 'grassmann' else {k: v for k, v in arm.items() if k in SHARED_KEYS}
+
+
 def bench_one(mixer, T, B, args, ctx):
     """Rows for one mixer at one sequence length."""
-    dev = args.device
-    arm = arm_keys(args.grassmann.split(',')) if args.grassmann else {'partners': args.partners}
-    arm = arm if mixer == 'grassmann' else {k: v for k, v in arm.items() if k in SHARED_KEYS}
+    dev, arm = args.device, model_keys(mixer, args)
     # a position table of at least max(lags) + 1 rows: below that length the longest lags are simply never valid
     cfg = GPTConfig(mixer=mixer, block_size=max(T, max(arm.get('lags', GPTConfig.lags)) + 1), dropout=0.0, **arm)
     model = GPT(cfg).to(dev)
@@ -186,8 +192,8 @@ def bench_generate(args, ctx):
     the CPU's caches, which slowed the Grassmann model's steps by a quarter at 8,192 tokens; the median
     over the `turn` steps before a length leaves out the first steps after a turn."""
     dev, rows, turn, last = args.device, [], 32, max(args.gen_lens)
-    models = {m: GPT(GPTConfig(mixer=m, pos_emb=False, dropout=0.0, **({'partners': args.partners} if m == 'grassmann' else {})))
-              .to(dev).eval() for m in MIXERS}
+    models = {m: GPT(GPTConfig(**{**model_keys(m, args), 'mixer': m, 'pos_emb': False, 'dropout': 0.0})).to(dev).eval()
+              for m in MIXERS}
     run, warmup = models, 64
     if args.compile:
         # a compiled graph under autocast casts every weight at every step (eager autocast caches the
@@ -219,9 +225,10 @@ def bench_generate(args, ctx):
                         if step in args.gen_lens:
                             states[m][step] = state_mb(caches[m])
         for m in MIXERS:
+            arm = args.grassmann if m == 'grassmann' else None
             for n in args.gen_lens:
                 ms = statistics.median(times[m][max(0, n - turn):n])
-                rows.append(dict(mixer=m, what='decode', gen_len=n, seq_len=n, batch_size=B, ms=ms, ms_per_token=ms,
+                rows.append(dict(mixer=m, arm=arm, what='decode', gen_len=n, seq_len=n, batch_size=B, ms=ms, ms_per_token=ms,
                                  tokens_per_s=B / ms * 1000, peak_mem_mb=states[m][n]))
                 if n <= args.recompute_max:  # the next token by running the whole context again
                     idx = torch.randint(0, models[m].config.vocab_size, (B, n), device=dev)
@@ -230,7 +237,7 @@ def bench_generate(args, ctx):
                         with ctx:
                             models[m](idx)
                     ms = median_ms(recompute, dev, 1, args.repeats)
-                    rows.append(dict(mixer=m, what='decode_recompute', gen_len=n, seq_len=n, batch_size=B, ms=ms,
+                    rows.append(dict(mixer=m, arm=arm, what='decode_recompute', gen_len=n, seq_len=n, batch_size=B, ms=ms,
                                      ms_per_token=ms, tokens_per_s=B / ms * 1000, peak_mem_mb=None))
         del caches
         release_memory(dev)
@@ -460,8 +467,6 @@ def main():
     print(f"{name}, torch {torch.__version__}, {args.dtype}{' (auto)' if chosen else ''}, {args.tokens} tokens per step, "
           f"compile={args.compile}, median of {args.repeats} after {1 + args.warmup} warm-up, Grassmann partners={args.partners}"
           + (f", Grassmann arm {args.grassmann}" if args.grassmann else ''))
-    if args.generate and args.grassmann:
-        sys.exit("bench.py: error: --grassmann times a study arm in the sweep; --generate decodes the paper's models")
     if args.generate:
         args.gen_lens = args.gen_lens or ([32, 128, 512, 2048] if args.quick else [32, 128, 512, 1024, 2048, 4096, 8192])
         rows = bench_generate(args, ctx)

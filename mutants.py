@@ -237,8 +237,10 @@ MUTANTS = {
                                    'true || {', 'test_train.py -k stage6'),
     'bench_ignores_the_arm': ('bench.py', "arm = arm_keys(args.grassmann.split(',')) if args.grassmann else {'partners': args.partners}",
                               "arm = {'partners': args.partners}", 'test_bench.py -k study_arm'),
-    'bench_attention_without_the_arm_sizes': ('bench.py', "arm = arm if mixer == 'grassmann' else {k: v for k, v in arm.items() if k in SHARED_KEYS}",
-                                              "arm = arm if mixer == 'grassmann' else {}", 'test_bench.py -k study_arm'),
+    'bench_attention_without_the_arm_sizes': ('bench.py', "return arm if mixer == 'grassmann' else {k: v for k, v in arm.items() if k in SHARED_KEYS}",
+                                              "return arm if mixer == 'grassmann' else {}", 'test_bench.py -k study_arm'),
+    'bench_decodes_the_paper_model_for_an_arm': ('bench.py', "GPT(GPTConfig(**{**model_keys(m, args), 'mixer': m,",
+                                                 "GPT(GPTConfig(**{'mixer': m,", 'test_bench.py -k study_arm'),
     'train_imports_compare': ('train.py', 'from configurator import arm_name, configure',
                               'from configurator import configure\nfrom compare import arm_name', 'test_train.py -k outside_a_repository'),
     # issue 35: the faults a long run meets

@@ -96,6 +96,21 @@ def test_decoding_state_counts_everything_a_step_keeps(keys, per_layer):
                 assert bench.state_mb(cache) == floats * 4 / 2**20, (keys, n)
 
 
+def test_bench_generate_decodes_a_study_arm(tmp_path):
+    """--generate --grassmann: the arm decodes (here the hybrid of stage 6), so its state is what it keeps: five
+    Grassmann layers' rings (16 vectors of H·r = 64) and one attention block's keys and values."""
+    arm = ','.join(os.path.join(ROOT, 'config', f) for f in ('study/grassmann_pre_all_learned_sub4.py', 'stage6/attn3.py'))
+    p, _ = run_bench(tmp_path, '--generate', f'--grassmann={arm}', '--gen_lens=32,64', '--gen_batches=1', '--recompute_max=0',
+                     '--repeats=1', '--device=cpu', '--dtype=float32', '--json', str(tmp_path / 'gen.json'), '--plot=')
+    rows = json.load(open(tmp_path / 'gen.json'))
+    state = {(r['mixer'], r['gen_len']): r['peak_mem_mb'] for r in rows if r['what'] == 'decode'}
+    assert {(r['mixer'], r['arm']) for r in rows} == {('attention', None), ('grassmann', arm)}
+    for n in (32, 64):
+        assert state['grassmann', n] == (5 * 16 * 64 + 2 * n * 256) * 4 / 2**20
+        assert state['attention', n] == 6 * 2 * n * 256 * 4 / 2**20
+    assert '[not met] grassmann decoding state at batch 1' in p.stdout  # a hybrid's grows
+
+
 def test_median_ms_is_milliseconds_of_the_call():
     ms = bench.median_ms(lambda: time.sleep(0.02), 'cpu', warmup=0, repeats=3)
     assert 19 <= ms < 20_000  # milliseconds, not seconds (0.02); a busy machine may sleep much longer
