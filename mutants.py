@@ -257,6 +257,8 @@ MUTANTS = {
                                     'test_faults.py -k one_run_per_folder'),
     'eval_only_takes_the_lock': ('train.py', 'out_dir_lock = None if eval_only else lock_out_dir(out_dir)',
                                  'out_dir_lock = lock_out_dir(out_dir)', 'test_faults.py -k one_run_per_folder'),
+    'prepare_full_disk_traceback': ('prepare.py', 'except OSError as e:  # a full disk', 'except ValueError as e:  # a full disk',
+                                    'test_faults.py -k prepare'),
     'damaged_called_untrusted': ('checkpoints.py', 'if not zipfile.is_zipfile(path):', 'if False:', 'test_train.py -k damaged_checkpoint'),
     'resume_takes_best_from_ckpt_pt': ('train.py', "if best and 'best_model' in ckpt:", 'if False:', 'test_faults.py -k killed'),
     'last_pt_without_best_weights': ('train.py', "best_model=None if best is None or best['iter'] == iter_num else best_weights",

@@ -31,6 +31,8 @@ import zipfile
 
 import numpy as np
 
+from checkpoints import write_atomic  # the one temporary-file-and-rename of the project
+
 # -----------------------------------------------------------------------------
 URLS = {
     'raw': ['https://wikitext.smerity.com/wikitext-2-raw-v1.zip',
@@ -177,13 +179,6 @@ def units(meta):
     return f"{meta['tokenizer']}, {meta.get('variant', 'tokens')}{unk}"
 
 
-def write_atomic(path, data):
-    tmp = path + '.tmp'
-    with open(tmp, 'wb') as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--variant', choices=('raw', 'tokens'), default='raw')
@@ -232,12 +227,16 @@ def main():
         print(f"{split}: {name}, {len(ids):,} tokens, {len(data):,} bytes, {meta['splits'][split]['words']:,} words")
 
     os.makedirs(out, exist_ok=True)
-    for split, ids in arrays.items():
-        write_atomic(os.path.join(out, f'{split}.bin'), ids.tobytes())
+    files = [(f'{split}.bin', ids.tobytes()) for split, ids in arrays.items()]
     if vocab:
-        write_atomic(os.path.join(out, 'vocab.txt'), vocab)
+        files.append(('vocab.txt', vocab))
         meta['vocab_file'] = 'vocab.txt'
-    write_atomic(os.path.join(out, 'meta.json'), json.dumps(meta, indent=2).encode())
+    files.append(('meta.json', json.dumps(meta, indent=2).encode()))  # last: without it the folder is not prepared
+    for name, data in files:
+        try:
+            write_atomic(os.path.join(out, name), lambda f: f.write(data))
+        except OSError as e:  # a full disk: one line, no half-written file
+            fail(f"{e}. Free some space, then run prepare.py again")
     print(f"wrote {out}/{{train,val,test}}.bin and meta.json")
 
 

@@ -12,6 +12,7 @@ Usage: python -m pytest -q test_faults.py
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import time
 import pytest
 import torch
 
-from test_train import ENV, ROOT, TINY, prepared, run, sha, workdir  # noqa: F401 (fixtures)
+from test_train import ENV, ROOT, SLICE_ARGS, TINY, prepared, run, sha, workdir  # noqa: F401 (fixtures)
 
 # train.py with one fault injected at the Nth write of a named file: 'full' lowers the file-size limit
 # just before it, 'kill' sends SIGKILL to the process in the middle of it (after 64 KiB of a checkpoint)
@@ -127,6 +128,27 @@ def test_a_full_disk_under_results_json_keeps_the_last_complete_one(tmp_path):
     p = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=dict(ENV, PYTHONPATH=ROOT), capture_output=True, text=True)
     assert "cannot write results.json in .: File too large" in p.stdout and 'the previous results.json is as it was' in p.stdout
     assert os.listdir(tmp_path) == ['results.json'] and (tmp_path / 'results.json').read_text() == '{"complete": true}'
+
+
+def test_a_full_disk_stops_prepare_in_one_line_and_keeps_the_prepared_folder(prepared, tmp_path):
+    """prepare.py over a prepared folder with room for a few KiB per file: one line naming the file and what
+    to do, no traceback, no temporary file, and every file of the folder as it was (train.bin is the first
+    it rewrites, ~60 KiB)."""
+    out = tmp_path / 'wikitext2_bert'
+    shutil.copytree(prepared[0], out)
+    before = {f: sha(out / f) for f in os.listdir(out)}
+    code = ("import resource, runpy, signal, sys\n"
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))\n"
+            f"sys.argv = [{os.path.join(ROOT, 'prepare.py')!r}] + sys.argv[1:]\n"
+            "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+    p = subprocess.run([sys.executable, '-c', code, *SLICE_ARGS, '--out', str(out)], cwd=tmp_path,
+                       env=dict(ENV, PYTHONPATH=ROOT), capture_output=True, text=True, timeout=600)
+    assert p.returncode != 0 and 'Traceback' not in p.stderr, p.stderr
+    assert p.stderr.strip().splitlines() == [
+        f"prepare.py: error: [Errno 27] cannot write train.bin in {out}: File too large (the disk is full, or a limit on "
+        "file size or quota was reached); the previous train.bin is as it was. Free some space, then run prepare.py again"]
+    assert {f: sha(out / f) for f in os.listdir(out)} == before
 
 
 @pytest.mark.parametrize('name, nth, args', [('last.pt', 2, []), ('ckpt.pt', 3, []), ('results.json', 3, WORSE_AT_THE_END)])
