@@ -428,11 +428,14 @@ def test_result_tables_say_what_the_runs_say(result_set):
 def test_the_readme_answer_table_says_what_the_runs_say():
     """The first table of the README, row by row, recomputed from the committed runs."""
     from compare import mean_std, welch
-    stage4, gpu, recipes = groups_of('stage4'), groups_of('gpu'), groups_of('recipes')
+    stage4, gpu, recipes, stage6 = groups_of('stage4'), groups_of('gpu'), groups_of('recipes'), groups_of('stage6')
     expected = [  # (attention runs, Grassmann runs, Welch's p shown)
         (stage4['attention_post'], stage4['grassmann_pre_all_learned_sub4_selective'], True),
         (stage4['attention_post'], stage4['grassmann_pre_all_learned_sub4'], True),
         (stage4['attention_pre'], stage4['grassmann_pre_all_learned_sub4_selective'], False),
+        (stage6['attention_post'], stage6['grassmann_pre_all_learned_sub4_unnormalised'], True),
+        (stage6['attention_post'], stage6['grassmann_pre_all_learned_sub4_unnormalised_attn3'], True),
+        (stage6['attention_post'], stage6['grassmann_pre_all_learned_sub4_unnormalised_zconv4'], True),
         (recipes['ours_warmup_attention'], recipes['ours_warmup_grassmann'], False),
         (gpu['paper_attention_l6'], gpu['paper_grassmann_l6'], False),
         (gpu['paper_attention_l6'], gpu['study_grassmann_pre_all_learned'], False),
