@@ -31,11 +31,28 @@ def load_meta(data_dir):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} not found: run `python prepare.py --out {data_dir}` first")
     with open(path) as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except ValueError as e:
+            raise ValueError(f"{path} is not valid JSON ({e}): prepare the folder again with "
+                             f"`python prepare.py --out {data_dir}` and the options that made it") from None
 
 
-def load_split(data_dir, split):
-    return np.memmap(os.path.join(data_dir, f'{split}.bin'), dtype=np.uint16, mode='r')
+def load_split(data_dir, split, meta=None):
+    """A split's token ids, memory-mapped. With meta (meta.json), a file that is missing, cut short or
+    from another preparation stops here with what to do, rather than training on the wrong tokens and
+    reporting bits per byte and word perplexity of a split it did not read."""
+    path = os.path.join(data_dir, f'{split}.bin')
+    size = os.path.getsize(path) if os.path.isfile(path) else None
+    expected = meta['splits'][split].get('tokens') if meta and split in meta.get('splits', {}) else None
+    if size is None or size == 0 or size % 2 or expected is not None and size // 2 != expected:
+        found = 'not found' if size is None else f"holds {size:,} bytes" + (
+            f" ({size // 2:,} tokens)" if size % 2 == 0 else ', not whole 2-byte token ids')
+        said = f", but {data_dir}/meta.json says {expected:,} tokens" if expected is not None and size is not None else ''
+        units = f" ({meta.get('units', meta.get('tokenizer'))})" if meta else ''
+        raise ValueError(f"{path} {found}{said}: the file is missing, cut short or from another preparation. "
+                         f"Prepare the folder again: `python prepare.py --out {data_dir}` with the options that made it{units}")
+    return np.memmap(path, dtype=np.uint16, mode='r')
 
 
 def token_sha256(data_dir, split):

@@ -205,6 +205,10 @@ MUTANTS = {
                                           'STAGE5_DIR=$(STAGE5_GATE)', 'test_train.py -k make_stage5'),
     'gate_once_for_every_machine': ('Makefile', 'STAGE5_GATE = $(STAGE5_DIR)/reproduced/$(shell $(PY) hardware.py --slug)',
                                     'STAGE5_GATE = $(STAGE5_DIR)/reproduced', 'test_train.py -k "make_stage5 or stage5_arms"'),
+    'data_split_unchecked': ('train.py', "load_split(data_dir, s, meta)", "load_split(data_dir, s)", 'test_faults.py -k broken'),
+    'data_longer_split_taken': ('data.py', "size // 2 != expected", "size // 2 < expected", 'test_faults.py -k broken'),
+    'data_broken_meta_traceback': ('data.py', "        except ValueError as e:\n            raise ValueError(f\"{path} is not valid JSON",
+                                   "        except KeyError as e:\n            raise ValueError(f\"{path} is not valid JSON", 'test_faults.py -k broken'),
     'amx_unnamed': ('hardware.py', "    return 'amx_bf16' in cpu_info()", '    return False', 'test_train.py -k hardware_names'),
     'lr_runs_before_the_controls_choose': ('Makefile', '\t$(if $(STAGE5_BEST),,@echo "make: the controls are done; name the best '
                                            'attention-free arm: STAGE5_BEST=ARM" && exit 1)\n', '', 'test_train.py -k stage5_arms'),

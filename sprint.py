@@ -135,7 +135,7 @@ def preflight(args, deadline):
     """Both models on the device: compiled vs eager, the epoch order, speed, one evaluation. Raises on failure."""
     import torch
     from configurator import configure, script_defaults
-    from data import epoch_order, evaluate, gather_blocks, load_split, num_blocks
+    from data import epoch_order, evaluate, gather_blocks, load_meta, load_split, num_blocks
     from hardware import pick
     from model import GPT, GPTConfig
     from contextlib import nullcontext
@@ -147,7 +147,8 @@ def preflight(args, deadline):
         cfg = configure(script_defaults(os.path.join(ROOT, 'train.py')),
                         [os.path.join(ROOT, 'config', f'{name}.py'), f'--dataset={args.dataset}'] + (TINY if args.rehearsal else []))
         data_dir = os.path.join('data', cfg['dataset'])
-        train, val = load_split(data_dir, 'train'), load_split(data_dir, 'val')
+        meta = load_meta(data_dir)
+        train, val = load_split(data_dir, 'train', meta), load_split(data_dir, 'val', meta)
         bs, B = cfg['block_size'], cfg['batch_size']
         n = num_blocks(train, bs)
         order = epoch_order(n, 0, cfg['seed'])

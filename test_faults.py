@@ -1,6 +1,6 @@
 """
 What a long run meets overnight, on CPU in seconds: a full disk, a second run into the same folder, a
-kill in the middle of writing a checkpoint, no network for the tokenizer (a damaged checkpoint:
+kill in the middle of writing a checkpoint, a broken data folder, no network for the tokenizer (a damaged checkpoint:
 test_train.py's test_a_damaged_checkpoint_is_named_not_a_traceback). Each is answered in one line, exits non-zero, and loses nothing: the files keep their last
 complete versions, and a resume ends bit for bit like a run that met no fault.
 
@@ -149,6 +149,34 @@ def test_a_full_disk_stops_prepare_in_one_line_and_keeps_the_prepared_folder(pre
         f"prepare.py: error: [Errno 27] cannot write train.bin in {out}: File too large (the disk is full, or a limit on "
         "file size or quota was reached); the previous train.bin is as it was. Free some space, then run prepare.py again"]
     assert {f: sha(out / f) for f in os.listdir(out)} == before
+
+
+@pytest.mark.parametrize('damage, said', [
+    ('missing val.bin', 'val.bin not found'),
+    ('train.bin cut short', 'train.bin holds 1,000 bytes (500 tokens), but data/broken/meta.json says'),
+    ('train.bin cut mid-token', 'train.bin holds 1,001 bytes, not whole 2-byte token ids'),
+    ('val.bin of another preparation', 'val.bin holds'),  # longer than meta.json says: the train split's ids
+    ('meta.json cut short', 'meta.json is not valid JSON')])
+def test_a_broken_data_folder_is_named_before_anything_trains(workdir, damage, said):
+    """A token file missing, cut short (a copy stopped by a full disk) or left by another preparation, or a
+    broken meta.json: one line naming the file and what to do, and nothing written. Unchecked, a cut
+    train.bin trained on what was left, and the reported bits per byte divided by the bytes of the whole."""
+    data = workdir / 'data' / 'broken'
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.copytree(workdir / 'data' / 'slice', data)
+    if damage == 'missing val.bin':
+        (data / 'val.bin').unlink()
+    elif damage.startswith('train.bin cut'):
+        (data / 'train.bin').write_bytes((data / 'train.bin').read_bytes()[:1000 + damage.endswith('mid-token')])
+    elif damage == 'val.bin of another preparation':
+        shutil.copy(data / 'train.bin', data / 'val.bin')
+    else:
+        (data / 'meta.json').write_text((data / 'meta.json').read_text()[:100])
+    out = workdir / 'out-broken-data'
+    p = run('train.py', *TINY, '--dataset=broken', f'--out_dir={out.name}', '--max_iters=2', cwd=workdir, check=False)
+    assert p.returncode != 0 and 'Traceback' not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert said in p.stderr and 'python prepare.py --out data/broken' in p.stderr, p.stderr
+    assert not out.exists()
 
 
 @pytest.mark.parametrize('name, nth, args', [('last.pt', 2, []), ('ckpt.pt', 3, []), ('results.json', 3, WORSE_AT_THE_END)])

@@ -206,9 +206,9 @@ torch.backends.cudnn.allow_tf32 = True
 data_dir = os.path.join('data', dataset)
 try:
     meta = load_meta(data_dir)
-except FileNotFoundError as e:
+    train_data, val_data, test_data = (load_split(data_dir, s, meta) for s in ('train', 'val', 'test'))
+except (FileNotFoundError, ValueError) as e:
     sys.exit(f"train.py: error: {e}")
-train_data, val_data, test_data = (load_split(data_dir, s) for s in ('train', 'val', 'test'))
 train_tokens = torch.from_numpy(train_data.astype(np.int64)).to(device)  # once: each batch is gathered where it is used
 data_identity = {'dataset': dataset, 'units': units(meta), 'unk_id': (meta.get('unk') or {}).get('id'),
                  'sha256': {s: meta['splits'][s]['sha256'] for s in meta['splits']},  # the source text
