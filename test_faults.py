@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -177,6 +178,28 @@ def test_a_broken_data_folder_is_named_before_anything_trains(workdir, damage, s
     assert p.returncode != 0 and 'Traceback' not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert said in p.stderr and 'python prepare.py --out data/broken' in p.stderr, p.stderr
     assert not out.exists()
+
+
+def test_a_run_resumed_on_other_tokens_is_refused(workdir):
+    """Between a run's stop and its resume the data folder changed (prepared again with other options, or
+    --dataset names another): the run would go on with a history of two data sets. Refused in one line,
+    nothing written; eval_only, which only reads, may evaluate the checkpoint on other data."""
+    out = workdir / 'out-other-tokens'
+    run('train.py', *TINY, f'--out_dir={out.name}', '--max_iters=4', '--eval_interval=2', cwd=workdir)
+    changed = workdir / 'data' / 'changed'
+    shutil.rmtree(changed, ignore_errors=True)
+    shutil.copytree(workdir / 'data' / 'slice', changed)
+    ids = np.fromfile(changed / 'train.bin', dtype=np.uint16)
+    ids[10] = (ids[10] + 1) % 30522  # one token of another preparation: same length, meta.json as it was
+    ids.tofile(changed / 'train.bin')
+    before = files(out)
+    p = run('train.py', f'--out_dir={out.name}', '--init_from=resume', '--dataset=changed', '--max_iters=8', cwd=workdir, check=False)
+    assert p.returncode != 0 and 'Traceback' not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert 'cannot resume: the tokens of train.bin in data/changed are not those this run trained on' in p.stderr, p.stderr
+    assert files(out) == before
+    assert 'val loss' in run('train.py', f'--out_dir={out.name}', '--eval_only=True', '--dataset=changed', cwd=workdir).stdout
+    run('train.py', f'--out_dir={out.name}', '--init_from=resume', '--max_iters=8', cwd=workdir)  # its own data: goes on
+    assert json.load(open(out / 'results.json'))['iter'] == 8
 
 
 @pytest.mark.parametrize('name, nth, args', [('last.pt', 2, []), ('ckpt.pt', 3, []), ('results.json', 3, WORSE_AT_THE_END)])

@@ -214,6 +214,12 @@ data_identity = {'dataset': dataset, 'units': units(meta), 'unk_id': (meta.get('
                  'sha256': {s: meta['splits'][s]['sha256'] for s in meta['splits']},  # the source text
                  'bin_sha256': {s: token_sha256(data_dir, s) for s in ('train', 'val', 'test')},  # the tokens read
                  'tokens': {s: meta['splits'][s]['tokens'] for s in meta['splits']}}
+trained_on = (ckpt or {}).get('data', {}).get('bin_sha256') if not eval_only else None  # (eval_only may read other data)
+if trained_on and trained_on != data_identity['bin_sha256']:  # one run, one data set: its history would mix two
+    differ = ', '.join(f'{s}.bin' for s in trained_on if trained_on[s] != data_identity['bin_sha256'].get(s))
+    sys.exit(f"train.py: error: cannot resume: the tokens of {differ} in {data_dir} are not those this run trained on "
+             f"(its units: {ckpt['data'].get('units')}; now: {data_identity['units']}): prepare the folder again as it "
+             f"was, or point --dataset at the run's data, or start a new run in another out_dir")
 code = code_version()
 machine = device_name(device)  # the CPU's model and whether it has fast bf16, or the GPU's name
 tokenizer_vocab = None  # a WordPiece vocabulary travels in the checkpoints, so that sample.py can decode
