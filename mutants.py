@@ -211,6 +211,8 @@ MUTANTS = {
                                    "        except KeyError as e:\n            raise ValueError(f\"{path} is not valid JSON", 'test_faults.py -k broken'),
     'resume_on_other_tokens': ('train.py', "if trained_on and trained_on != data_identity['bin_sha256']:",
                                "if False:", 'test_faults.py -k other_tokens'),
+    'wandb_no_network_kills_the_run': ('train.py', "        wandb.teardown()  # the failed run still holds its id in wandb's service\n",
+                                       "        raise\n", 'test_faults.py -k wandb'),
     'amx_unnamed': ('hardware.py', "    return 'amx_bf16' in cpu_info()", '    return False', 'test_train.py -k hardware_names'),
     'lr_runs_before_the_controls_choose': ('Makefile', '\t$(if $(STAGE5_BEST),,@echo "make: the controls are done; name the best '
                                            'attention-free arm: STAGE5_BEST=ARM" && exit 1)\n', '', 'test_train.py -k stage5_arms'),

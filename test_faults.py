@@ -247,6 +247,23 @@ def test_one_run_per_folder_a_second_is_refused_until_the_first_is_killed(workdi
     assert json.load(open(out / 'results.json'))['completed'] is True
 
 
+def test_offline_with_wandb_log_the_run_goes_on_logging_offline(workdir, tmp_path):
+    """wandb_log=True with an account but no network (every connection refused): wandb.init fails after
+    its timeout; the run says so in one line and trains, its wandb log written offline for `wandb sync`."""
+    out = workdir / 'out-wandb-no-network'
+    env = {k: v for k, v in ENV.items() if k != 'WANDB_MODE'}
+    env.update(HOME=str(tmp_path), WANDB_API_KEY='0' * 40, WANDB_INIT_TIMEOUT='10', HTTPS_PROXY='http://127.0.0.1:9',
+               HTTP_PROXY='http://127.0.0.1:9', https_proxy='http://127.0.0.1:9', http_proxy='http://127.0.0.1:9')
+    p = subprocess.run([sys.executable, os.path.join(ROOT, 'train.py'), *TINY, f'--out_dir={out.name}', '--max_iters=2',
+                        '--eval_interval=2', '--wandb_log=True'], cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    said = [line for line in p.stderr.splitlines() if line.startswith('wandb: cannot start the online run')]
+    assert len(said) == 1 and f'logging offline to {out.name}/wandb instead' in said[0], p.stderr
+    assert json.load(open(out / 'results.json'))['completed'] is True
+    runs = [d for d in os.listdir(out / 'wandb') if d.startswith('offline-run-')]
+    assert len(runs) == 1 and any(f.endswith('.wandb') for f in os.listdir(out / 'wandb' / runs[0]))
+
+
 def test_offline_without_the_tiktoken_cache_sampling_and_preparing_say_so_in_one_line(workdir, tmp_path):
     """A GPT-2-vocabulary model, no tiktoken cache, every connection refused (a proxy on a closed port)."""
     out = workdir / 'out-gpt2-vocab'

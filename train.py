@@ -412,9 +412,16 @@ def patience_spent():
 if wandb_log and master:  # one wandb run per training run, resumed with it; the seeds of an arm grouped
     import wandb
     run_name = wandb_run_name or os.path.basename(os.path.abspath(out_dir))
-    wandb.init(project=wandb_project, name=run_name, group=wandb_group or arm_name(run_name),
-               tags=[units(meta)[:64], f'warmup {warmup_iters}', f'lr {learning_rate:g}', f'{epochs} epochs', dtype],
-               id=wandb_id, resume='allow', config=config, dir=out_dir)
+    wandb_args = dict(project=wandb_project, name=run_name, group=wandb_group or arm_name(run_name), id=wandb_id,
+                      tags=[units(meta)[:64], f'warmup {warmup_iters}', f'lr {learning_rate:g}', f'{epochs} epochs', dtype],
+                      resume='allow', config=config, dir=out_dir)
+    try:
+        wandb.init(**wandb_args)
+    except Exception as e:  # no network, no account: a night's run is worth more than its dashboard
+        print(f"wandb: cannot start the online run ({type(e).__name__}: {str(e).splitlines()[0][:200]}); logging offline "
+              f"to {out_dir}/wandb instead, for `wandb sync` later", file=sys.stderr)
+        wandb.teardown()  # the failed run still holds its id in wandb's service
+        wandb.init(**wandb_args, mode='offline')
 
 class Throughput:
     """Training time by windows of iterations, evaluation left out: lap(it) closes the window begun at
