@@ -1,8 +1,10 @@
 """
 What a long run meets overnight, on CPU in seconds: a full disk, a second run into the same folder, a
-kill in the middle of writing a checkpoint, a broken data folder, no network for the tokenizer (a damaged checkpoint:
-test_train.py's test_a_damaged_checkpoint_is_named_not_a_traceback). Each is answered in one line, exits non-zero, and loses nothing: the files keep their last
-complete versions, and a resume ends bit for bit like a run that met no fault.
+kill in the middle of writing a checkpoint, a broken data folder, a resume on other data, no network
+for the tokenizer or for wandb (a damaged checkpoint: test_train.py's
+test_a_damaged_checkpoint_is_named_not_a_traceback). Each is answered in one line and loses nothing:
+a fault that stops the run exits non-zero, the files keep their last complete versions, and a resume
+ends bit for bit like a run that met no fault; no network for wandb does not stop the run at all.
 
 The faults come from the operating system, not from mocks of our code: a file-size limit
 (RLIMIT_FSIZE, with SIGXFSZ ignored, so that a write fails with EFBIG as a full disk fails with ENOSPC),
