@@ -41,6 +41,7 @@ from contextlib import nullcontext
 
 import torch
 
+from flops import estimate_mfu
 from hardware import device_name, keep_freed_memory, pick, release_memory
 from model import GPT, GPTConfig, CausalSelfAttention, GrassmannMixer
 
@@ -160,7 +161,7 @@ def bench_one(mixer, T, B, args, ctx):
             torch.cuda.empty_cache()
             continue
         tok_s = B * T / ms * 1000
-        mfu = model.estimate_mfu(T, tok_s, dev, args.dtype) if what == 'train_step' else None
+        mfu = estimate_mfu(model.config, T, tok_s, dev, args.dtype) if what == 'train_step' else None
         rows.append(dict(mixer=mixer, partners=cfg.partners, arm=args.grassmann if mixer == 'grassmann' else None,
                          params=model.num_params(), seq_len=T, batch_size=B, what=what, ms=ms, tokens_per_s=tok_s,
                          peak_mem_mb=mem, mfu=mfu, compile_s=first_s if args.compile else None))

@@ -13,6 +13,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench import memory_mb
+from flops import estimate_mfu, flops_per_token
 from mixer_ops import GateMix, LagMean, WedgeProject, lag_terms, running_summaries, summaries_of
 from model import GPT, CausalSelfAttention, GPTConfig, GrassmannMixer, plucker, plucker_mean, reference_pairs
 
@@ -578,7 +579,7 @@ def test_flops_per_token_counts_every_matmul(mixer, variant):
         wedge = 0 if cfg.pairing == 'linear' else 3 * pairs
         # and the convolution of z, a multiply-add per tap and channel
         elementwise = 3 * H * (wedge + per_lag * (len(cfg.lags) + K) + 2 * cfg.z_conv * r) * n_grassmann
-    assert model.flops_per_token(T) == 3 * matmul_fwd + elementwise
+    assert flops_per_token(model.config, T) == 3 * matmul_fwd + elementwise
 
 # -----------------------------------------------------------------------------
 # learning and generation
@@ -660,17 +661,17 @@ def test_bad_config_values_raise_a_clear_error(field, value):
 def test_mfu_uses_the_device_peak_and_refuses_to_guess(monkeypatch):
     model = tiny()
     monkeypatch.setattr(torch.cuda, 'get_device_name', lambda device=None: 'NVIDIA H100 80GB HBM3')
-    assert model.estimate_mfu(32, 1e6, 'cuda', 'bfloat16') == pytest.approx(model.flops_per_token(32) * 1e6 / 989e12)
+    assert estimate_mfu(model.config, 32, 1e6, 'cuda', 'bfloat16') == pytest.approx(flops_per_token(model.config, 32) * 1e6 / 989e12)
     monkeypatch.setattr(torch.cuda, 'get_device_name', lambda device=None: 'NVIDIA H100 PCIe')
-    assert model.estimate_mfu(32, 1e6, 'cuda:0', 'bfloat16') == pytest.approx(model.flops_per_token(32) * 1e6 / 756e12)
+    assert estimate_mfu(model.config, 32, 1e6, 'cuda:0', 'bfloat16') == pytest.approx(flops_per_token(model.config, 32) * 1e6 / 756e12)
     monkeypatch.setattr(torch.cuda, 'get_device_name', lambda device=None: 'Some Future GPU')
-    assert model.estimate_mfu(32, 1e6, 'cuda', 'bfloat16') is None
+    assert estimate_mfu(model.config, 32, 1e6, 'cuda', 'bfloat16') is None
     for name, peak in (('NVIDIA L4', 121e12), ('NVIDIA A10', 125e12), ('NVIDIA A100-SXM4-80GB', 312e12),
                        ('NVIDIA L40S', None), ('NVIDIA A10G', None), ('NVIDIA H200 NVL', 989e12)):
         monkeypatch.setattr(torch.cuda, 'get_device_name', lambda device=None: name)
-        mfu = model.estimate_mfu(32, 1e6, 'cuda', 'bfloat16')
-        assert mfu == (pytest.approx(model.flops_per_token(32) * 1e6 / peak) if peak else None), name
-    assert model.estimate_mfu(32, 1e6, 'cpu', 'bfloat16') is None
+        mfu = estimate_mfu(model.config, 32, 1e6, 'cuda', 'bfloat16')
+        assert mfu == (pytest.approx(flops_per_token(model.config, 32) * 1e6 / peak) if peak else None), name
+    assert estimate_mfu(model.config, 32, 1e6, 'cpu', 'bfloat16') is None
 
 # -----------------------------------------------------------------------------
 # incremental decoding: a KV cache for attention, a ring of max(lags) reduced vectors for Grassmann

@@ -38,6 +38,7 @@ from checkpoints import load_checkpoint, lock_out_dir, rng_states, set_rng_state
 from configurator import arm_name, configure
 from data import epoch_order, evaluate, gather_blocks, load_meta, load_split, metrics, num_blocks, token_sha256
 from hardware import auto_dtype, device_name, device_type_of, keep_freed_memory, pick
+from flops import estimate_mfu
 from model import GPT, GPTConfig
 from prepare import units
 
@@ -492,7 +493,7 @@ while iter_num < max_iters and not patience_spent():
         stop_if_not_finite(lossf, 'the training loss', last_good)
         last_good, s_per_iter = iter_num, speed.lap(iter_num)
         tok_s = tokens_per_iter / s_per_iter
-        mfu = raw_model.estimate_mfu(block_size, tok_s / world_size, device, dtype)
+        mfu = estimate_mfu(gptconf, block_size, tok_s / world_size, device, dtype)
         if master:
             print(f"iter {iter_num}/{max_iters} | epoch {iter_num / iters_per_epoch:.2f} | loss {lossf:.4f} | "
                   f"lr {lr:.2e} | {tok_s:,.0f} tok/s | mfu {f'{mfu:.1%}' if mfu is not None else 'n/a'} | "
