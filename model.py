@@ -451,11 +451,12 @@ class GPT(nn.Module):
 
     @torch.no_grad()
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, incremental=True, on_token=None, forward=None):
-        """Sample max_new_tokens after idx (B, T), calling on_token(idx_next) for each. Incremental
-        decoding runs the prompt once and then one position per token (see new_cache). With learned
-        positions (pos_emb) the context slides once it exceeds block_size, as in nanoGPT: the last
-        block_size tokens are then recomputed at every step, since every position shifts. Without
-        them there is no limit and no recomputation. `forward`: this model compiled (torch.compile)."""
+        """Sample max_new_tokens after idx (B, T) (temperature 0: the likeliest token each time), calling
+        on_token(idx_next) for each. Incremental decoding runs the prompt once and then one position per
+        token (see new_cache). With learned positions (pos_emb) the context slides once it exceeds
+        block_size, as in nanoGPT: the last block_size tokens are then recomputed at every step, since
+        every position shifts. Without them there is no limit and no recomputation. `forward`: this
+        model compiled (torch.compile)."""
         window = self.config.block_size if self.config.pos_emb else None
         cache, forward = None, self if forward is None else forward
         for _ in range(max_new_tokens):
@@ -464,11 +465,15 @@ class GPT(nn.Module):
             else:  # the start, a full window, or no incremental decoding: the whole (last window of the) context
                 cache = self.new_cache() if incremental else None
                 logits, _ = forward(idx[:, -window:] if window else idx, cache=cache)
-            logits = logits[:, -1, :] / temperature
-            if top_k is not None:
-                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
-                logits[logits < v[:, [-1]]] = -float('inf')
-            idx_next = torch.multinomial(F.softmax(logits, dim=-1), num_samples=1)
+            logits = logits[:, -1, :]
+            if temperature == 0:  # greedy: the likeliest token, no sampling
+                idx_next = logits.argmax(dim=-1, keepdim=True)
+            else:
+                logits = logits / temperature
+                if top_k is not None:
+                    v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+                    logits[logits < v[:, [-1]]] = -float('inf')
+                idx_next = torch.multinomial(F.softmax(logits, dim=-1), num_samples=1)
             idx = torch.cat((idx, idx_next), dim=1)
             if on_token:
                 on_token(idx_next)

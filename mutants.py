@@ -213,6 +213,9 @@ MUTANTS = {
                                "if False:", 'test_faults.py -k other_tokens'),
     'wandb_no_network_kills_the_run': ('train.py', "        wandb.teardown()  # the failed run still holds its id in wandb's service\n",
                                        "        raise\n", 'test_faults.py -k wandb'),
+    'greedy_samples': ('model.py', "            if temperature == 0:  # greedy", "            if False:  # greedy", 'test_model.py -k temperature_0'),
+    'sample_top_k_unchecked': ('sample.py', "(('num_samples', 1), ('max_new_tokens', 1), ('top_k', 1))",
+                               "(('num_samples', 1), ('max_new_tokens', 1))", 'test_train.py -k refuses_bad_values'),
     'amx_unnamed': ('hardware.py', "    return 'amx_bf16' in cpu_info()", '    return False', 'test_train.py -k hardware_names'),
     'lr_runs_before_the_controls_choose': ('Makefile', '\t$(if $(STAGE5_BEST),,@echo "make: the controls are done; name the best '
                                            'attention-free arm: STAGE5_BEST=ARM" && exit 1)\n', '', 'test_train.py -k stage5_arms'),

@@ -6,6 +6,7 @@ Usage:
     python sample.py --out_dir=out-attention-wt2 --start="The history of" --num_samples=3 --top_k=50
     python sample.py --out_dir=out-grassmann-wt2 --start=FILE:prompt.txt --max_new_tokens=200
     python sample.py --out_dir=out-grassmann-wt2 --num_samples=1 --stream=True   # print tokens as they come
+    python sample.py --out_dir=out-grassmann-wt2 --temperature=0                 # greedy: the likeliest token
 
     python sample.py --out_dir=out-grassmann-wt2 --compile=True --dtype=bfloat16   # compiled decoding
     python sample.py --help                                                     # every key, with its default
@@ -34,7 +35,7 @@ out_dir = 'out'
 start = ''  # a string, or FILE:path; '': a new line (GPT-2 BPE), or '=' with WordPiece, which has no newline token
 num_samples = 3
 max_new_tokens = 200
-temperature = 0.8  # < 1 sharpens, > 1 flattens the distribution
+temperature = 0.8  # < 1 sharpens, > 1 flattens the distribution; 0: always the likeliest token (greedy)
 top_k = 200  # None: sample from the whole vocabulary
 seed = 1337
 device = 'auto'
@@ -48,6 +49,14 @@ trust_checkpoint = False  # load a checkpoint holding Python objects (train.py's
 config_keys = [k for k, v in globals().items() if not k.startswith('_') and isinstance(v, (int, float, bool, str, tuple, type(None)))]
 try:
     globals().update(configure({k: globals()[k] for k in config_keys}, sys.argv[1:], script=__file__))
+    for key, low in (('num_samples', 1), ('max_new_tokens', 1), ('top_k', 1)):
+        if globals()[key] is not None and not globals()[key] >= low:
+            raise ValueError(f"{key}={globals()[key]!r}: allowed values are integers >= {low}" + (" or None (the whole "
+                             "vocabulary)" if key == 'top_k' else ''))
+    if not temperature >= 0:
+        raise ValueError(f"temperature={temperature!r}: allowed values are numbers >= 0 (0: always the likeliest token)")
+    if dtype not in ('float32', 'bfloat16', 'float16'):
+        raise ValueError(f"dtype={dtype!r}: allowed values are float32, bfloat16, float16")
 except ValueError as e:
     sys.exit(f"sample.py: error: {e}")
 
@@ -58,8 +67,11 @@ if not os.path.isfile(path):
     sys.exit(f"sample.py: error: {path} not found: train a model first (python train.py config/...), "
              f"or point --out_dir at a run folder")
 if start.startswith('FILE:'):
-    with open(start[5:], encoding='utf-8') as f:
-        start = f.read()
+    try:
+        with open(start[5:], encoding='utf-8') as f:
+            start = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        sys.exit(f"sample.py: error: cannot read the prompt file ({e}): give --start=FILE:path of a UTF-8 text file")
     if not start:
         sys.exit("sample.py: error: the prompt file is empty: give --start=TEXT or --start=FILE:path with some text")
 

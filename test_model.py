@@ -621,6 +621,23 @@ def test_generate_slides_past_block_size(mixer, incremental):
     assert len(set(out[0, 8:].tolist())) > 3  # the test must see the window move, not one repeated token
 
 
+@pytest.mark.parametrize('mixer', MIXERS)
+def test_generate_at_temperature_0_takes_the_likeliest_token(mixer):
+    torch.manual_seed(0)
+    model = tiny(mixer=mixer, block_size=8).double()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    prompt = torch.randint(0, 50, (2, 3))
+    outs = []
+    for seed in (1, 2):  # no sampling: the seed changes nothing
+        torch.manual_seed(seed)
+        outs.append(model.generate(prompt, max_new_tokens=12, temperature=0, top_k=1000))
+    idx = prompt
+    for _ in range(12):
+        idx = torch.cat([idx, all_logits(model, idx[:, -8:])[:, -1].argmax(-1, keepdim=True)], dim=1)
+    assert torch.equal(outs[0], idx) and torch.equal(outs[1], idx)
+
+
 def test_too_long_sequence_is_refused():
     with pytest.raises(ValueError, match='block_size=8'):
         tiny(block_size=8)(torch.zeros(1, 9, dtype=torch.long))

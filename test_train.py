@@ -660,6 +660,29 @@ def test_sample_explains_a_missing_checkpoint_and_an_empty_prompt(workdir):
     p = run('sample.py', '--out_dir=out-empty', '--start=FILE:empty.txt', cwd=workdir, check=False)
     assert p.returncode != 0 and 'the prompt file is empty' in p.stderr
 
+
+
+@pytest.mark.parametrize('arg, said', [('--temperature=-1', 'temperature=-1.0: allowed values are numbers >= 0'),
+                                       ('--top_k=0', 'top_k=0: allowed values are integers >= 1 or None'),
+                                       ('--max_new_tokens=0', 'max_new_tokens=0: allowed values are integers >= 1'),
+                                       ('--num_samples=0', 'num_samples=0: allowed values are integers >= 1'),
+                                       ('--dtype=float64', "dtype='float64': allowed values are"),
+                                       ('--start=FILE:nowhere.txt', 'cannot read the prompt file')])
+def test_sample_refuses_bad_values_in_one_line(workdir, arg, said):
+    if not (workdir / 'out-empty' / 'ckpt.pt').exists():
+        run('train.py', *TINY, '--out_dir=out-empty', '--max_iters=2', '--eval_interval=2', cwd=workdir)
+    p = run('sample.py', '--out_dir=out-empty', arg, cwd=workdir, check=False)
+    assert p.returncode != 0 and 'Traceback' not in p.stderr and said in p.stderr, p.stderr
+    assert p.stderr.strip().splitlines()[-1].startswith('sample.py: error:'), p.stderr
+
+
+def test_sample_at_temperature_0_prints_one_continuation_whatever_the_seed(workdir):
+    if not (workdir / 'out-empty' / 'ckpt.pt').exists():
+        run('train.py', *TINY, '--out_dir=out-empty', '--max_iters=2', '--eval_interval=2', cwd=workdir)
+    texts = [run('sample.py', '--out_dir=out-empty', '--temperature=0', '--num_samples=2', '--max_new_tokens=8',
+                 f'--seed={seed}', cwd=workdir).stdout for seed in (1, 2)]
+    assert texts[0] == texts[1] and texts[0].count('---------------') == 2
+
 # -----------------------------------------------------------------------------
 # make reproduce
 
