@@ -193,6 +193,20 @@ stage6:
 STAGE6_VARS = STAGE5_DIR=$(STAGE6_DIR) S5_OUT=$(OUT)/stage6 S5_PROTOCOL=config/stage6/protocol.py S5_DTYPE=float32 \
   STAGE5_MACHINE=cpu/float32
 
+# your own arms (docs/variants.md): ARMS="NAME=CONFIG[,CONFIG...]" under config/, beside ARM_BASELINES, one epoch
+# each at ARM_SEEDS with stage 6's float32 protocol, every run of the table on this kind of machine (ARMS_MACHINE:
+# cuda/float32 on a GPU); resumable like stage 5, then compare.py's table in ARMS_DIR/results.md
+ARMS ?=
+ARM_BASELINES ?= attention_post=study/attention_post grassmann_pre_all_learned_sub4=study/grassmann_pre_all_learned_sub4
+ARM_SEEDS ?= 42 43 44
+ARMS_DIR ?= results/arms
+ARMS_MACHINE ?= cpu/float32
+arms:
+	$(if $(strip $(ARMS)),,@echo 'make: name your arms: make arms ARMS="NAME=CONFIG[,CONFIG...]" (docs/variants.md)' >&2 && exit 2)
+	$(MAKE) stage5-runs S5_SEEDS="$(ARM_SEEDS)" S5_ARMS="$(ARM_BASELINES) $(ARMS)" STAGE5_DIR=$(ARMS_DIR) S5_OUT=$(OUT)/arms \
+	  S5_PROTOCOL=config/stage6/protocol.py S5_DTYPE=float32 STAGE5_MACHINE=$(ARMS_MACHINE)
+	$(PY) compare.py $(ARMS_DIR)/runs/* --out $(ARMS_DIR)
+
 # the recipe runs (results/recipes/): from the seed reproduction's recipe to ours, one factor at a time,
 # one epoch each on the CPU; an arm is NAME=CONFIG[,CONFIG...] under config/, run in that order, then
 # config/recipes/protocol.py; a finished arm's results.json is not run again, as in `make study`
@@ -217,4 +231,4 @@ recipes: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
 	done; done
 	$(PY) compare.py results/recipes/runs/* --out results/recipes --paired
 
-.PHONY: test train reproduce reproduce-paper reproduce-seed study stage4 stage5 stage5-reproduce stage5-runs stage6 recipes
+.PHONY: test train reproduce reproduce-paper reproduce-seed study stage4 stage5 stage5-reproduce stage5-runs stage6 arms recipes

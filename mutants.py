@@ -216,6 +216,11 @@ MUTANTS = {
     'greedy_samples': ('model.py', "            if temperature == 0:  # greedy", "            if False:  # greedy", 'test_model.py -k temperature_0'),
     'sample_top_k_unchecked': ('sample.py', "(('num_samples', 1), ('max_new_tokens', 1), ('top_k', 1))",
                                "(('num_samples', 1), ('max_new_tokens', 1))", 'test_train.py -k refuses_bad_values'),
+    'window_sees_the_future': ('model.py', "return (j <= i) & (j >= i - window) if window else j <= i",
+                               "return (j >= i - window) if window else j <= i", 'test_model.py -k every_variant_is_causal'),
+    'conv_reads_the_next_position': ('model.py', "out = self.conv_bias.to(z.dtype).view(H, r) + taps[0] * z\n",
+                                     "out = self.conv_bias.to(z.dtype).view(H, r) + taps[0] * torch.roll(z, -1, 1)\n",
+                                     'test_model.py -k every_variant_is_causal'),
     'amx_unnamed': ('hardware.py', "    return 'amx_bf16' in cpu_info()", '    return False', 'test_train.py -k hardware_names'),
     'lr_runs_before_the_controls_choose': ('Makefile', '\t$(if $(STAGE5_BEST),,@echo "make: the controls are done; name the best '
                                            'attention-free arm: STAGE5_BEST=ARM" && exit 1)\n', '', 'test_train.py -k stage5_arms'),

@@ -30,6 +30,9 @@ CONTROLS = [dict(pairing='unnormalised'), dict(pairing='linear'),
 # stage 6: a short causal convolution of the reduced vectors, alone and with the rest
 CONV = [dict(z_conv=4), dict(z_conv=1), dict(z_conv=3, partners='selective', n_subspaces=2, lag_weights='learned'),
         dict(z_conv=2, pairing='linear', partners='ema', lag_weights='learned'), dict(z_conv=4, pairing='unnormalised')]
+# every variant of the mixer: what holds for any of them (causality, the fast mixer against the spec and the
+# reference, decoding) is checked on each; a new variant adds its own list here (docs/variants.md)
+EVERY = VARIANTS + PARTNERS + CONTROLS + CONV
 
 
 def tiny(**kw):
@@ -78,6 +81,24 @@ def positions_seen(model, t, T=40):
         if not torch.allclose(all_logits(model, changed)[0, t], base, rtol=0, atol=1e-7):
             seen.add(k)
     return seen
+
+
+@pytest.mark.parametrize('mixer, variant', [('grassmann', v) for v in EVERY[1:]] + [('grassmann', dict(attn_layers=(1,), z_conv=3)),
+                                             ('attention', dict(attn_window=5))])
+def test_every_variant_is_causal(mixer, variant):
+    """No logit depends on a later token, whatever the variant: a change to the tokens from t on leaves
+    every logit before t as it was (partners and convolutions reach far back, never forward)."""
+    torch.manual_seed(0)
+    model = tiny(mixer=mixer, n_layer=2, **variant)
+    for block in model.transformer.h:  # a convolution away from its identity init
+        with_biases(block.mixer)
+    idx = torch.randint(0, 50, (2, 40))
+    base = all_logits(model, idx)
+    for t in (1, 9, 30):
+        changed = idx.clone()
+        changed[:, t:] = (changed[:, t:] + 1) % 50
+        out = all_logits(model, changed)
+        assert torch.equal(out[:, :t], base[:, :t]) and not torch.allclose(out[:, t:], base[:, t:])
 
 
 @pytest.mark.parametrize('norm', NORMS)
@@ -219,7 +240,7 @@ def spec_mixer(mixer, h, H=1, learned=False, pairing='wedge'):
     return out
 
 
-@pytest.mark.parametrize('variant', VARIANTS + PARTNERS + CONTROLS)
+@pytest.mark.parametrize('variant', EVERY)
 @pytest.mark.parametrize('schedule', ('all', 'layer'))
 def test_mixer_matches_spec_written_out(schedule, variant):
     torch.manual_seed(0)
@@ -258,7 +279,7 @@ def values_and_gradients(mixer, h, reference):
     return [y, x.grad] + [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in mixer.parameters()]
 
 
-@pytest.mark.parametrize('variant', VARIANTS + PARTNERS + CONTROLS)
+@pytest.mark.parametrize('variant', EVERY)
 @pytest.mark.parametrize('schedule', ('all', 'layer'))
 # short inputs take project_wedge's Plücker-vector path, long ones (B·T > r²) its outer-product path;
 # partners run in chunks of 64 positions: 200 crosses three chunk boundaries
@@ -730,7 +751,7 @@ def with_biases(mixer):
     return mixer
 
 
-@pytest.mark.parametrize('variant', VARIANTS + PARTNERS + CONTROLS + CONV + [dict(bias=False), dict(bias=False, partners='selective')])
+@pytest.mark.parametrize('variant', EVERY + [dict(bias=False), dict(bias=False, partners='selective')])
 def test_mixer_decoding_step_equals_its_full_forward(variant):
     """decode_step's fused matmuls against the full forward, with non-zero biases (a tiny model's are
     zero, which would hide a missing bias term), from position 0 on."""

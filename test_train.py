@@ -1259,6 +1259,27 @@ def test_make_stage5_runs_each_arm_once_resumes_a_cut_run_and_keeps_what_finishe
     assert not (tmp_path / 'results' / 'runs' / 'elsewhere-seed7').exists()
 
 
+def test_make_arms_trains_a_variant_beside_the_baselines_and_tables_them(workdir, tmp_path):
+    """docs/variants.md's one line: your arm and the baselines at each seed, in float32, then compare.py's
+    table; without ARMS, make says what to give it and trains nothing."""
+    make = ['make', '-s', '-C', ROOT, 'arms', f'ARMS_DIR={tmp_path / "results"}', f'OUT={tmp_path / "out"}',
+            f'PY={sys.executable}', 'DATA_DEP=', 'ARM_SEEDS=1 2',
+            f'TRAIN_ARGS=--dataset={workdir / "data" / "slice"} --n_layer=1 --block_size=32 --batch_size=4 '
+            '--eval_interval=2 --log_interval=2 --max_iters=2']
+    p = subprocess.run(make, env=ENV, capture_output=True, text=True, timeout=600)
+    assert p.returncode != 0 and 'make arms ARMS="NAME=CONFIG[,CONFIG...]"' in p.stderr and not (tmp_path / 'out').exists()
+    p = subprocess.run(make + ['ARMS=mine=study/grassmann_pre_all_learned_sub4,stage6/zconv4'], env=ENV, capture_output=True,
+                       text=True, timeout=900)
+    assert p.returncode == 0, p.stdout + p.stderr
+    runs = sorted(os.listdir(tmp_path / 'results' / 'runs'))
+    assert runs == [f'{arm}-seed{s}' for arm in ('attention_post', 'grassmann_pre_all_learned_sub4', 'mine') for s in (1, 2)]
+    for run_dir in runs:
+        r = json.load(open(tmp_path / 'results' / 'runs' / run_dir / 'results.json'))
+        assert r['dtype'] == 'float32' and r['config']['z_conv'] == (4 if run_dir.startswith('mine') else 0)
+    table = open(tmp_path / 'results' / 'results.md').read()
+    assert all(f'| {arm} |' in table for arm in ('attention_post', 'grassmann_pre_all_learned_sub4', 'mine')), table
+
+
 def test_stage6_arms_change_only_their_factor_and_train_in_float32_on_any_cpu(workdir, tmp_path):
     p = subprocess.run(['make', '-s', '-n', '-C', ROOT, 'stage6', f'PY={sys.executable}', 'DATA_DEP=',
                         'STAGE6_BEST=grassmann_pre_all_learned_sub4_linear'], capture_output=True, text=True)
