@@ -99,6 +99,14 @@ def load_checkpoint(path, keys=('model', 'model_args'), trust=False):
     if not zipfile.is_zipfile(path):  # torch.save writes a zip: anything else (empty, cut short, text) is broken
         raise ValueError(f"{path} is damaged or is not a checkpoint written by train.py (not a complete torch.save "
                          "file); delete it, or train again")
+    try:  # every member against its CRC-32: torch.load itself reads flipped bytes without a word
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except Exception as e:  # a header past repair
+        bad = f"{type(e).__name__}: {str(e)[:200]}"
+    if bad:
+        raise ValueError(f"{path} is damaged: {bad} fails its checksum, so its bytes are not those train.py wrote; "
+                         "delete it, or train again")
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=not trust)
     except pickle.UnpicklingError as e:

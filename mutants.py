@@ -221,6 +221,8 @@ MUTANTS = {
     'conv_reads_the_next_position': ('model.py', "out = self.conv_bias.to(z.dtype).view(H, r) + taps[0] * z\n",
                                      "out = self.conv_bias.to(z.dtype).view(H, r) + taps[0] * torch.roll(z, -1, 1)\n",
                                      'test_model.py -k every_variant_is_causal'),
+    'checkpoint_checksums_unread': ('checkpoints.py', "            bad = z.testzip()", "            bad = None",
+                                    'test_train.py -k damaged_checkpoint'),
     'amx_unnamed': ('hardware.py', "    return 'amx_bf16' in cpu_info()", '    return False', 'test_train.py -k hardware_names'),
     'lr_runs_before_the_controls_choose': ('Makefile', '\t$(if $(STAGE5_BEST),,@echo "make: the controls are done; name the best '
                                            'attention-free arm: STAGE5_BEST=ARM" && exit 1)\n', '', 'test_train.py -k stage5_arms'),

@@ -490,10 +490,25 @@ def test_resume_without_the_config_file_keeps_the_run_settings(workdir):
     assert b['config']['learning_rate'] == 3e-3 and b['config']['lags'] == [1, 3]
 
 
-@pytest.mark.parametrize('damage', ('truncated', 'overwritten', 'empty', 'seven_bytes_of_text', 'not_a_checkpoint'))
+def flip_bytes(path, member=None):
+    """16 bytes inverted in the middle of a file, or at the start of one member of a zip (torch.save's format)."""
+    data = bytearray(path.read_bytes())
+    at = len(data) // 2
+    if member:
+        with zipfile.ZipFile(path) as z:
+            info = next(i for i in z.infolist() if i.filename.endswith(member))
+        head = data[info.header_offset:info.header_offset + 30]  # the local header: its name and extra field lengths
+        at = info.header_offset + 30 + int.from_bytes(head[26:28], 'little') + int.from_bytes(head[28:30], 'little')
+    data[at:at + 16] = bytes(b ^ 0xFF for b in data[at:at + 16])
+    path.write_bytes(data)
+
+
+@pytest.mark.parametrize('damage', ('truncated', 'overwritten', 'empty', 'seven_bytes_of_text', 'not_a_checkpoint',
+                                    'tensor_bytes_flipped', 'pickle_bytes_flipped', 'a_zip_of_something_else'))
 def test_a_damaged_checkpoint_is_named_not_a_traceback(workdir, damage):
     """Damaged is never called untrusted: only a readable checkpoint holding Python objects gets the
-    --trust_checkpoint advice (test_a_crafted_checkpoint_is_refused...)."""
+    --trust_checkpoint advice (test_a_crafted_checkpoint_is_refused...). Flipped bytes (a bad disk sector,
+    a copy gone wrong) load without a word in torch.load: the zip's checksums find them."""
     out = workdir / f'out-damaged-{damage}'
     run('train.py', *TINY, f'--out_dir={out.name}', '--max_iters=2', '--eval_interval=2', cwd=workdir)
     for name in ('last.pt', 'ckpt.pt'):
@@ -502,6 +517,11 @@ def test_a_damaged_checkpoint_is_named_not_a_traceback(workdir, damage):
             f.write_bytes(f.read_bytes()[:f.stat().st_size // 2])
         elif damage in ('overwritten', 'empty', 'seven_bytes_of_text'):
             f.write_text({'overwritten': '{"this": "is not a checkpoint"}', 'empty': '', 'seven_bytes_of_text': 'garbage'}[damage])
+        elif damage.endswith('bytes_flipped'):
+            flip_bytes(f, 'data.pkl' if damage.startswith('pickle') else None)
+        elif damage == 'a_zip_of_something_else':
+            with zipfile.ZipFile(f, 'w') as z:
+                z.writestr('notes.txt', 'not a checkpoint')
         else:
             torch.save({'weights': torch.zeros(2)}, f)
     for script, args in (('train.py', ['--init_from=resume']), ('train.py', ['--init_from=resume', '--eval_only=True']),
