@@ -444,7 +444,7 @@ def test_a_run_outside_a_repository_says_its_code_version_is_unknown(workdir, tm
     code = tmp_path / 'code'
     code.mkdir()
     for f in ('train.py', 'model.py', 'mixer_ops.py', 'mixer_decode.py', 'checkpoints.py', 'data.py', 'configurator.py',
-              'hardware.py', 'prepare.py'):  # not compare.py: training does not depend on the analysis tool
+              'hardware.py', 'prepare.py', 'flops.py'):  # not compare.py: training does not depend on the analysis tool
         shutil.copy(os.path.join(ROOT, f), code / f)
     p = subprocess.run([sys.executable, str(code / 'train.py'), *TINY, '--out_dir=out-norepo', '--max_iters=1'],
                        cwd=workdir, env=dict(ENV, GIT_CEILING_DIRECTORIES=str(tmp_path)), capture_output=True, text=True)
