@@ -118,6 +118,29 @@ def test_a_full_disk_stops_the_run_in_one_line_keeps_every_file_and_resumes_bit_
     assert_same_run(uninterrupted(workdir), out)
 
 
+def test_a_full_disk_under_ddp_stops_every_rank_and_resumes(workdir, tmp_path):
+    """Two gloo processes under torchrun, the disk full at rank 0's second last.pt (only rank 0 writes): rank 0
+    says so in its one line, the other rank does not wait for it forever (torchrun stops it when its peer
+    exits), the files keep their last complete versions, and the resumed run ends with equal weights on both."""
+    out = workdir / 'out-ddp-full-disk'
+    launcher = tmp_path / 'launcher.py'
+    launcher.write_text(LAUNCHER)
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', str(launcher), 'full',
+           'last.pt', '2', *COMMON, f'--out_dir={out.name}', '--max_iters=12']
+    p = subprocess.run(cmd, cwd=workdir, env=dict(ENV, GRASSMANN_ROOT=ROOT, PYTHONPATH=ROOT), capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode != 0
+    assert f"train.py: error: [Errno 27] cannot write last.pt in {out.name}: File too large" in p.stderr, p.stderr
+    assert torch.load(out / 'last.pt', weights_only=True)['iter_num'] == 4 and not list(out.glob('*.tmp'))
+    p = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
+                        os.path.join(ROOT, 'train.py'), f'--out_dir={out.name}', '--init_from=resume'],
+                       cwd=workdir, env=ENV, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and 'resuming from out-ddp-full-disk/last.pt at iteration 4' in p.stdout, p.stdout + p.stderr
+    shas = [line.split()[-1] for line in p.stdout.splitlines() if 'final weights sha1' in line]
+    assert len(shas) == 2 and shas[0] == shas[1]
+    assert json.load(open(out / 'results.json'))['completed'] is True
+
+
 def test_a_full_disk_under_results_json_keeps_the_last_complete_one(tmp_path):
     """write_atomic alone: a text file that cannot be written whole is never half there."""
     (tmp_path / 'results.json').write_text('{"complete": true}')
