@@ -25,7 +25,8 @@ memory that grows with sequence length), so none for forward-only rows.
 block_size (with --grassmann, the arm's model otherwise): incremental decoding ('decode', after 64
 untimed warm-up steps: the median time of the 32 steps before each length, and the size of the
 decoding state there) against recomputing the whole context for the next token ('decode_recompute'),
-at batch 1 and 32 (--gen_batches), from 32 tokens on (the first 32 steps) by default: short texts are where a Grassmann step is slowest against attention's.
+at batch 1 and 32 (--gen_batches), from 32 tokens on (the first 32 steps) by default: short texts are
+where a Grassmann step is slowest against attention's.
 With --compile the decoding step is compiled (dynamic shapes, 300 warm-up steps), and both models run
 in the autocast dtype instead of under autocast; the recompute baseline stays eager.
 """

@@ -419,7 +419,7 @@ if wandb_log and master:  # one wandb run per training run, resumed with it; the
     try:
         wandb.init(**wandb_args)
     except Exception as e:  # no network, no account: a night's run is worth more than its dashboard
-        print(f"wandb: cannot start the online run ({type(e).__name__}: {str(e).splitlines()[0][:200]}); logging offline "
+        print(f"wandb: cannot start the online run ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}); logging offline "
               f"to {out_dir}/wandb instead, for `wandb sync` later", file=sys.stderr)
         wandb.teardown()  # the failed run still holds its id in wandb's service
         wandb.init(**wandb_args, mode='offline')
