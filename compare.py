@@ -2,13 +2,15 @@
 Compare finished training runs from their results.json files: a Markdown table and two figures.
 Runs whose configs differ only in `seed` (and in where they were written) form one group; the table
 gives each group's mean ± std over seeds, the gap to the attention baseline, and, with two or more
-seeds on both sides, Welch's t-test on best validation perplexity. Runs in different units (tokenizer,
+seeds on both sides, Welch's t-test on best validation perplexity and, where two groups share two seeds
+or more, the paired t-test by seed (stats.py). Runs in different units (tokenizer,
 WikiText-2 variant, how `<unk>` was encoded) are never compared, nor runs in different dtypes unless
 --mixed_dtypes says so; the machines and code versions behind the table are listed, with a warning where
 runs read different data. With --paired, groups whose names differ only in 'attention' / 'grassmann'
 (make recipes) also get one row per pair: both models and the gap.
+With --baselines, the named groups instead of the attention groups are those every other is measured against.
 With --chain, a decomposition of a gap: each step from one arm to the next (e.g. full attention ->
-windowed attention -> the Grassmann mixer -> its controls), with the change and Welch's p of each step.
+windowed attention -> the Grassmann mixer -> its controls), with the change and both tests' p of each step.
 
 Usage:
     python compare.py out/wt2/* --out results/wt2
@@ -18,6 +20,7 @@ Usage:
     python compare.py out/stage5/attention_post-seed42 --reproduces results/stage4/runs/attention_post-seed42
     python compare.py results/stage5/runs/* --out results/stage5 \
         --chain attention_post,attention_post_window16,grassmann_pre_all_learned_sub4,grassmann_pre_all_learned_sub4_linear
+    python compare.py results/stage6/runs/* --out results/stage6 --baselines attention_post,grassmann_pre_all_learned_sub4
 
 Writes DIR/results.md, DIR/val_ppl.png (validation perplexity per epoch, every run, one colour per
 model) and DIR/best.png (best validation and test perplexity per model, mean ± std). Without
@@ -26,63 +29,19 @@ matplotlib the table is still written and the figures are skipped, with a messag
 import argparse
 import glob
 import json
-import math
 import os
 import re
 import statistics
 import sys
 
 from configurator import arm_name
+from stats import paired, welch
 
 # keys that say where or how a run was written, not what was trained: ignored when grouping seeds
 IO_KEYS = {'seed', 'out_dir', 'wandb_log', 'wandb_project', 'wandb_run_name', 'init_from', 'eval_only',
            'log_interval', 'compile', 'device', 'checkpoint_every', 'deadline'}
 # keys that must match across every run compared: perplexities are only comparable under them
 SAME_KEYS = ('dataset', 'block_size', 'units', 'eval_stride')
-
-
-def student_t_p(t, df):
-    """Two-sided p-value of Student's t with df degrees of freedom: I_{df/(df+t²)}(df/2, 1/2)."""
-    if math.isinf(t):
-        return 0.0
-    return incomplete_beta(df / 2, 0.5, df / (df + t * t))
-
-
-def incomplete_beta(a, b, x):
-    """The regularized incomplete beta function I_x(a, b), by its continued fraction (Lentz)."""
-    if x <= 0 or x >= 1:
-        return 0.0 if x <= 0 else 1.0
-    if x > (a + 1) / (a + b + 2):  # the fraction converges fast only below this point
-        return 1.0 - incomplete_beta(b, a, 1 - x)
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(1 - x)) / a
-    tiny, f, c, d = 1e-300, 1.0, 1.0, 0.0
-    for i in range(400):
-        m = i // 2
-        if i == 0:
-            num = 1.0
-        elif i % 2 == 0:
-            num = m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m))
-        else:
-            num = -((a + m) * (a + b + m) * x) / ((a + 2 * m) * (a + 2 * m + 1))
-        d = 1.0 + num * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + num / c
-        c = c if abs(c) > tiny else tiny
-        f *= c * d
-        if abs(1.0 - c * d) < 1e-15:
-            break
-    return front * (f - 1.0)
-
-
-def welch(x, y):
-    """Welch's t-test of two samples: (t, degrees of freedom, two-sided p)."""
-    vx, vy = statistics.variance(x) / len(x), statistics.variance(y) / len(y)
-    diff = statistics.mean(x) - statistics.mean(y)
-    if vx + vy == 0:
-        return (math.inf if diff else 0.0), math.inf, (0.0 if diff else 1.0)
-    t = diff / math.sqrt(vx + vy)
-    df = (vx + vy) ** 2 / (vx ** 2 / (len(x) - 1) + vy ** 2 / (len(y) - 1))
-    return t, df, student_t_p(t, df)
 
 
 def load_runs(args):
@@ -176,7 +135,8 @@ def mean_std(xs, fmt='{:.2f}'):
 
 def table(runs, groups, baselines):
     """One row per group; a gap column and a Welch test against each attention group (baseline)."""
-    base = {label: [runs[f]['best']['val_ppl'] for f in folders] for label, folders in groups if label in baselines}
+    base = {b: [runs[f]['best']['val_ppl'] for f in dict(groups)[b]] for b in baselines}
+    by_seed = {label: best_by_seed(runs, folders) for label, folders in groups}
     gap_heads = ['gap to attention'] if len(base) == 1 else [f"gap to {b}" for b in base]
     lines = ['| model | params | seeds | best val ppl | test ppl | test bpb | best epoch | tokens/s | wall time | '
              + ' | '.join(gap_heads) + ' |', '| --- ' + '| ---: ' * (8 + len(gap_heads)) + '|']
@@ -202,10 +162,54 @@ def table(runs, groups, baselines):
                 t, df, p = welch(val, base_val)
                 verdict = 'significant' if p < 0.05 else 'not significant'
                 notes.append(f"- {label} vs {name}, best val ppl: Welch's t = {t:.2f}, df = {df:.1f}, "
-                             f"p = {p:.3g}: the gap is {verdict} at the 5% level.")
+                             f"p = {p:.3g}: the gap is {verdict} at the 5% level{paired_note(by_seed[label], by_seed[name])}.")
             else:
                 notes.append(f"- {label} vs {name}: fewer than two seeds on a side, so no significance test.")
     return '\n'.join(lines + [''] + notes)
+
+
+def recall_table(runs, groups, baselines):
+    """Where each group's perplexity comes from: its recall tokens (a bigram its window has shown before)
+    and the others, on validation (the best epoch) and test (the best weights), beside each baseline's.
+    Groups whose runs predate the split are left out."""
+    split = [(label, [runs[f] for f in folders]) for label, folders in groups
+             if all('recall_ppl' in runs[f]['test'] and 'val_recall_ppl' in runs[f]['best'] for f in folders)]
+    if not split:
+        return ''
+    def stat(rs, where, key):
+        return [r[where][key] for r in rs]
+    base = {b: dict(split)[b] for b in baselines if b in dict(split)}
+    heads = [f"{g} gap to {b}" for b in base for g in ('recall', 'other')]
+    lines = ['| model | seeds | val recall ppl | val other ppl | test recall ppl | test other ppl | recall tokens (val, test) | '
+             + ' | '.join(heads) + ' |', '| --- ' + '| ---: ' * (6 + len(heads)) + '|']
+    for label, rs in split:
+        gaps = []
+        for b, brs in base.items():
+            for g in ('recall', 'other'):
+                mine, theirs = (statistics.mean(stat(x, 'best', f'val_{g}_ppl')) for x in (rs, brs))
+                gaps.append('-' if b == label else f"{(mine - theirs) / theirs:+.1%}")
+        share = ', '.join(f"{r0[w][f'{p}recall_tokens'] / (r0[w][f'{p}recall_tokens'] + r0[w][f'{p}other_tokens']):.1%}"
+                          for r0 in rs[:1] for w, p in (('best', 'val_'), ('test', '')))
+        lines.append(f"| {label} | {len(rs)} | {mean_std(stat(rs, 'best', 'val_recall_ppl'))} | "
+                     f"{mean_std(stat(rs, 'best', 'val_other_ppl'))} | {mean_std(stat(rs, 'test', 'recall_ppl'))} | "
+                     f"{mean_std(stat(rs, 'test', 'other_ppl'))} | {share} | {' | '.join(gaps or ['-'])} |")
+    return '\n'.join(['## Recall tokens and the others (GRASSMANN.md, "Recall: what perplexity hides")', '',
+                      "A recall token's bigram occurred earlier in its evaluation window; gaps are of the mean "
+                      "validation perplexity of each group.", ''] + lines) + '\n'
+
+
+def best_by_seed(runs, folders):
+    """{seed: best validation perplexity} of one group's runs (the paired test matches runs by seed)."""
+    return {runs[f]['config'].get('seed'): runs[f]['best']['val_ppl'] for f in folders}
+
+
+def paired_note(x, y):
+    """'; paired by seed: ...' where the two groups share two seeds or more, else nothing."""
+    test = paired(x, y)
+    if test is None:
+        return ''
+    t, df, p, n = test
+    return f"; paired by seed ({n} seeds): t = {t:.2f}, df = {df}, p = {p:.3g}"
 
 
 def provenance(runs):
@@ -274,19 +278,23 @@ def paired_table(runs, groups):
 
 def chain_table(runs, groups, chain):
     """A gap taken apart: one row per step from one arm of `chain` to the next, its change in mean best
-    validation perplexity (and as a share of the first arm's) with Welch's p over seeds, then the whole."""
+    validation perplexity (and as a share of the first arm's) with Welch's p over seeds and the paired
+    test's over the seeds both arms ran, then the whole."""
     val = {label: [runs[f]['best']['val_ppl'] for f in folders] for label, folders in groups}
+    seeds = {label: best_by_seed(runs, folders) for label, folders in groups}
     missing = [c for c in chain if c not in val]
     if missing:
         raise ValueError(f"--chain names {', '.join(missing)}, which no group of these runs is called "
                          f"(the groups: {', '.join(val)})")
-    lines = ['| step | from | to | change in best val ppl | Welch p |', '| --- | --- | --- | ---: | ---: |']
+    lines = ['| step | from | to | change in best val ppl | Welch p | paired p |', '| --- | --- | --- | ---: | ---: | ---: |']
     steps = list(zip(chain, chain[1:])) + ([(chain[0], chain[-1])] if len(chain) > 2 else [])
     for i, (a, b) in enumerate(steps):
         ma, mb = statistics.mean(val[a]), statistics.mean(val[b])
         p = f"{welch(val[b], val[a])[2]:.3g}" if min(len(val[a]), len(val[b])) >= 2 else '- (one seed)'
+        pair = paired(seeds[b], seeds[a])
         lines.append(f"| {i + 1 if i < len(chain) - 1 else 'all'} | {a} ({mean_std(val[a])}) | {b} ({mean_std(val[b])}) | "
-                     f"{mb - ma:+.2f} ({(mb - ma) / statistics.mean(val[chain[0]]):+.1%}) | {p} |")
+                     f"{mb - ma:+.2f} ({(mb - ma) / statistics.mean(val[chain[0]]):+.1%}) | {p} | "
+                     f"{f'{pair[2]:.3g}' if pair else '-'} |")
     return '\n'.join(['## The gap, step by step (best validation perplexity)', ''] + lines) + '\n'
 
 
@@ -363,6 +371,8 @@ def main():
                                                           "named alike (make recipes' arms)")
     ap.add_argument('--chain', type=lambda s: s.split(','), default=None, metavar='ARM,ARM[,ARM...]',
                     help='a decomposition of the gap from the first arm to the last, one step per arm')
+    ap.add_argument('--baselines', type=lambda s: s.split(','), default=None, metavar='ARM[,ARM...]',
+                    help='the groups every other is measured against (gap, both tests); default: the attention groups')
     ap.add_argument('--mixed_dtypes', action='store_true', help='compare runs that trained in different dtypes '
                                                                     '(refused without it)')
     args = ap.parse_args()
@@ -397,10 +407,17 @@ def main():
         sys.exit(f"compare.py: error: these runs trained in different dtypes ({listing}): a table keeps to one. "
                  "Compare each set on its own, or pass --mixed_dtypes to set them side by side (results.md then says so).")
     groups, baselines = group_runs(runs)
+    if args.baselines:
+        unknown = [b for b in args.baselines if b not in dict(groups)]
+        if unknown:
+            sys.exit(f"compare.py: error: --baselines names {', '.join(unknown)}, which no group of these runs is called "
+                     f"(the groups: {', '.join(label for label, _ in groups)})")
+        baselines = args.baselines
     try:
         chain = chain_table(runs, groups, args.chain) if args.chain else ''
     except ValueError as e:
         sys.exit(f"compare.py: error: {e}")
+    recall = recall_table(runs, groups, baselines)
     os.makedirs(args.out, exist_ok=True)
     figs = figures(runs, groups, args.out)
     any_run = next(iter(runs.values()))
@@ -412,6 +429,7 @@ def main():
             f"Perplexities are means ± standard deviations over seeds; tokens/s is the mean over evaluations.\n\n"
             + provenance(runs) + '\n\n'
             + table(runs, groups, baselines) + '\n'
+            + (('\n' + recall) if recall else '')
             + (('\n' + paired_table(runs, groups)) if args.paired else '')
             + (('\n' + chain) if chain else '')
             + (('\n' + published_table(runs, groups, baselines, args.published)) if args.published else '')

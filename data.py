@@ -2,7 +2,8 @@
 The data protocol of the spec, shared by training and evaluation. A split's token file is cut into
 contiguous, non-overlapping blocks of block_size + 1 tokens (inputs: the first block_size, targets: the
 last block_size). Training visits the blocks in a shuffled order seeded by (seed, epoch); evaluation
-is the token-weighted mean cross-entropy over every target token of every full block, in order.
+is the token-weighted mean cross-entropy over every target token of every full block, in order, and
+the same over its recall tokens (a bigram the window has already shown) and over the others.
 
 With an eval stride below block_size the same targets are scored, each with more context: the
 targets of a block are taken `stride` at a time, each chunk by a window of block_size inputs that ends
@@ -12,8 +13,8 @@ block_size is exactly the block protocol.
 
 Usage:
     data = load_split('data/wikitext2', 'val')
-    val_loss = evaluate(model, data, block_size=128, batch_size=32, device='cpu')
-    metrics(val_loss, load_meta('data/wikitext2')['splits']['val'])  # ppl, bits per byte, word ppl
+    val = evaluate(model, data, block_size=128, batch_size=32, device='cpu')  # val['loss'], val['recall_loss'], ...
+    metrics(val, load_meta('data/wikitext2')['splits']['val'])  # ppl, bits per byte, word ppl, each group's ppl
 """
 import hashlib
 import json
@@ -24,6 +25,7 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 
 
 def load_meta(data_dir):
@@ -89,11 +91,28 @@ def eval_windows(n_tokens, block_size, stride):
     return np.array(windows, dtype=np.int64).reshape(-1, 3)
 
 
+def recall_targets(rows):
+    """(B, T) bool of windows' tokens rows (B, T + 1): target t (rows[:, t + 1]) is a recall token when its
+    bigram (rows[:, t], rows[:, t + 1]) already occurred at an earlier position of the same window, which
+    the model has read (GRASSMANN.md, "Recall: what perplexity hides"). A stable sort puts each bigram's
+    first occurrence before its repeats, so this is O(T log T) per window, not O(T²)."""
+    bigrams = rows[:, :-1].astype(np.int64) * 65536 + rows[:, 1:]  # (B, T): uint16 ids, one int64 per pair
+    order = np.argsort(bigrams, axis=1, kind='stable')
+    sorted_ = np.take_along_axis(bigrams, order, axis=1)
+    repeat = np.zeros(bigrams.shape, dtype=bool)
+    repeat[:, 1:] = sorted_[:, 1:] == sorted_[:, :-1]
+    out = np.empty_like(repeat)
+    np.put_along_axis(out, order, repeat, axis=1)
+    return out
+
+
 @torch.no_grad()
 def evaluate(model, data, block_size, batch_size, device, ctx=nullcontext(), rank=0, world_size=1, stride=None):
     """Mean cross-entropy (nats) over every target token of every full block of `data`, each scored
     once; `stride` < block_size gives each more context (see above). Under DDP each rank takes every
-    world_size-th window and the sums are reduced across ranks."""
+    world_size-th window and the sums are reduced across ranks. Returns {'loss', 'tokens'} and the same
+    of the recall tokens (recall_targets) and of the others ('recall_loss', ..., 'other_tokens'): the
+    overall loss is the model's own, each group's the mean of its tokens' losses (None for no tokens)."""
     training = model.training
     model.eval()
     windows = eval_windows(len(data), block_size, stride or block_size)[rank::world_size]
@@ -102,26 +121,38 @@ def evaluate(model, data, block_size, batch_size, device, ctx=nullcontext(), ran
     pad = -len(windows) % batch_size
     windows = np.concatenate([windows, np.repeat([[0, 0, 0]], pad, axis=0)]) if len(windows) else windows
     cols = np.arange(block_size + 1)
-    total = torch.zeros(2, dtype=torch.float64, device=device)  # (sum of losses, tokens), read once at the end
+    # (sum of losses, tokens) of all scored targets, then of the recall tokens: read once at the end
+    total = torch.zeros(4, dtype=torch.float64, device=device)
     for i in range(0, len(windows), batch_size):
         start, first, last = windows[i:i + batch_size].T
-        rows = torch.from_numpy(data[start[:, None] + cols].astype(np.int64))
+        tokens = data[start[:, None] + cols]
+        rows = torch.from_numpy(tokens.astype(np.int64))
         scored = torch.from_numpy((cols[None, :-1] >= first[:, None]) & (cols[None, :-1] < last[:, None]))
+        recall = (torch.from_numpy(recall_targets(tokens)) & scored).to(device)
         x, y = rows[:, :-1].to(device), rows[:, 1:].masked_fill(~scored, -1).to(device)  # -1: not scored
         with ctx:
-            _, loss = model(x, y)
-        n = float(scored.sum())
-        total += torch.stack([loss.double() * n, torch.tensor(n, dtype=torch.float64, device=device)])
+            logits, loss = model(x, y)
+        # only the recall tokens' losses again (~9% of WikiText-2's): the others' sum is the rest
+        recall_sum = F.cross_entropy(logits[recall].float(), y[recall], reduction='sum').double()
+        n, r = float(scored.sum()), recall.sum().double()
+        total += torch.stack([loss.double() * n, torch.tensor(n, dtype=torch.float64, device=device), recall_sum, r])
     if world_size > 1:
         dist.all_reduce(total)
     model.train(training)
-    return (total[0] / total[1]).item()
+    loss_sum, n, recall_sum, r = total.tolist()
+    return {'loss': loss_sum / n, 'tokens': int(n), 'recall_loss': recall_sum / r if r else None, 'recall_tokens': int(r),
+            'other_loss': (loss_sum - recall_sum) / (n - r) if n > r else None, 'other_tokens': int(n - r)}
 
 
-def metrics(loss, split):
-    """Token perplexity, bits per byte and word-level perplexity of a mean loss (nats per token) on a
-    split described by meta.json: the mean loss stands for every token of the split, so its total is
-    loss x tokens, spread over the split's UTF-8 bytes or whitespace-separated words."""
+def metrics(result, split):
+    """Token perplexity, bits per byte and word-level perplexity of evaluate's mean loss (nats per token)
+    on a split described by meta.json: the mean loss stands for every token of the split, so its total
+    is loss x tokens, spread over the split's UTF-8 bytes or whitespace-separated words. The recall
+    tokens and the others keep their loss, perplexity and count."""
+    loss = result['loss']
     nats = loss * split['tokens']
+    groups = {f'{g}_{k}': v for g in ('recall', 'other') for k, v in (
+        ('loss', result[f'{g}_loss']), ('ppl', None if result[f'{g}_loss'] is None else math.exp(result[f'{g}_loss'])),
+        ('tokens', result[f'{g}_tokens']))}
     return {'loss': loss, 'ppl': math.exp(loss), 'bpb': nats / math.log(2) / split['bytes'],
-            'word_ppl': math.exp(nats / split['words'])}
+            'word_ppl': math.exp(nats / split['words']), **groups}

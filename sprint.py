@@ -189,7 +189,7 @@ def preflight(args, deadline):
         if not losses[-1] < losses[0]:
             raise RuntimeError(f"{name}: the loss did not fall in {args.preflight_steps} steps: {losses[0]:.3f} -> {losses[-1]:.3f}")
         t_eval = time.time()
-        val_loss = evaluate(compiled, val, bs, B, args.device, ctx)
+        val_loss = evaluate(compiled, val, bs, B, args.device, ctx)['loss']
         report[name] = dict(eager_loss=eager_loss, compiled_loss=compiled_loss, order_sha256=sha, order=order_check,
                             steps=args.preflight_steps, first_loss=losses[0], last_loss=losses[-1], tokens_per_s=tok_s,
                             eval_s=time.time() - t_eval, val_loss=val_loss, total_s=time.time() - t0, dtype=dtype)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from compare import student_t_p, welch
+from stats import paired, student_t_p, welch
 from data import eval_windows, evaluate, metrics
 from model import GPT, GPTConfig
 
@@ -61,10 +61,10 @@ def test_stride_equal_to_block_size_is_the_block_protocol(mixer):
     data = np.random.default_rng(0).integers(0, 40, 300).astype(np.uint16)
     blocks = torch.from_numpy(data[: 300 // 17 * 17].astype(np.int64)).view(-1, 17)
     by_hand = model(blocks[:, :-1], blocks[:, 1:])[1].item()  # every block in one batch
-    assert evaluate(model, data, 16, 5, 'cpu') == pytest.approx(by_hand, rel=1e-6)
-    assert evaluate(model, data, 16, 5, 'cpu', stride=16) == pytest.approx(by_hand, rel=1e-6)  # stride given, not defaulted
+    assert evaluate(model, data, 16, 5, 'cpu')['loss'] == pytest.approx(by_hand, rel=1e-6)
+    assert evaluate(model, data, 16, 5, 'cpu', stride=16)['loss'] == pytest.approx(by_hand, rel=1e-6)  # stride given, not defaulted
     # more context changes the number, for a model that reads context at all
-    assert evaluate(model, data, 16, 5, 'cpu', stride=4) != pytest.approx(by_hand, rel=1e-3)
+    assert evaluate(model, data, 16, 5, 'cpu', stride=4)['loss'] != pytest.approx(by_hand, rel=1e-3)
 
 
 def test_a_context_free_model_scores_the_same_at_every_stride():
@@ -73,18 +73,69 @@ def test_a_context_free_model_scores_the_same_at_every_stride():
             logits = torch.log_softmax(torch.arange(40.0), 0).expand(*x.shape, 40)
             return logits, torch.nn.functional.cross_entropy(logits.reshape(-1, 40), y.reshape(-1), ignore_index=-1)
     data = np.random.default_rng(1).integers(0, 40, 500).astype(np.uint16)
-    losses = [evaluate(Unigram(), data, 16, 7, 'cpu', stride=s) for s in (1, 5, 16)]
+    losses = [evaluate(Unigram(), data, 16, 7, 'cpu', stride=s)['loss'] for s in (1, 5, 16)]
     assert losses[0] == pytest.approx(losses[1], rel=1e-6) and losses[0] == pytest.approx(losses[2], rel=1e-6)
 
 
 def test_metrics_by_hand():
-    m = metrics(2.0, {'tokens': 100, 'bytes': 400, 'words': 80})
+    m = metrics({'loss': 2.0, 'recall_loss': 1.0, 'recall_tokens': 10, 'other_loss': None, 'other_tokens': 0},
+                {'tokens': 100, 'bytes': 400, 'words': 80})
     assert m['ppl'] == pytest.approx(math.exp(2.0))
+    assert m['recall_ppl'] == pytest.approx(math.e) and m['recall_tokens'] == 10
+    assert m['other_ppl'] is None and m['other_tokens'] == 0  # no token, no perplexity (not a crash)
     assert m['bpb'] == pytest.approx(200 / math.log(2) / 400)  # 0.7213 bits per byte
     assert m['word_ppl'] == pytest.approx(math.exp(2.5))  # 200 nats over 80 words
 
+
+def repeated_bigrams_by_loop(window):
+    """The spec's recall tokens of one window (its T + 1 tokens) written out: target t is one when the
+    bigram ending at it was seen at an earlier position of the window."""
+    seen, out = set(), []
+    for t in range(len(window) - 1):
+        bigram = (int(window[t]), int(window[t + 1]))
+        out.append(bigram in seen)
+        seen.add(bigram)
+    return out
+
+
+def test_recall_tokens_are_the_repeated_bigrams_a_plain_loop_finds():
+    from data import recall_targets
+    rng = np.random.default_rng(5)
+    rows = rng.integers(0, 6, (50, 33)).astype(np.uint16)  # 6 ids: repeats are frequent
+    rows[0, :] = 7  # one bigram again and again: all but the first target
+    rows[1, :] = np.arange(33)  # no bigram twice
+    rows[2, :2], rows[2, 10:12] = (60000, 65535), (60000, 65535)  # ids near the top of uint16 keep their pair apart
+    got = recall_targets(rows)
+    assert got.tolist() == [repeated_bigrams_by_loop(r) for r in rows]
+    assert got[0].tolist() == [False] + [True] * 31 and not got[1].any() and got[2, 10]
+    assert recall_targets(np.array([[1, 2, 3, 1, 3]], dtype=np.uint16)).tolist() == [[False, False, False, False]]  # (1, 3) is no (1, 2)
+
+
+@pytest.mark.parametrize('stride', (16, 5))
+def test_the_recall_and_other_losses_are_those_of_their_tokens(stride):
+    """Each group's loss is the mean of its tokens' own losses (every scored target's, by hand, window by
+    window), the two weighted by their counts give the overall loss, and the counts add up."""
+    from data import eval_windows
+    model = tiny_model(mixer='grassmann')
+    data = np.random.default_rng(2).integers(0, 8, 400).astype(np.uint16)  # a small vocabulary: many recall tokens
+    r = evaluate(model, data, 16, 5, 'cpu', stride=stride)
+    losses = {True: [], False: []}
+    for start, first, last in eval_windows(len(data), 16, stride):
+        window = data[start:start + 17].astype(np.int64)
+        logits, _ = model(torch.from_numpy(window[None, :-1]), torch.from_numpy(window[None, 1:]))
+        per_token = torch.nn.functional.cross_entropy(logits[0], torch.from_numpy(window[1:]), reduction='none')
+        recall = repeated_bigrams_by_loop(window)
+        for i in range(first, last):
+            losses[recall[i]].append(per_token[i].item())
+    assert r['recall_tokens'] == len(losses[True]) > 0 and r['other_tokens'] == len(losses[False]) > 0
+    assert r['tokens'] == r['recall_tokens'] + r['other_tokens']
+    assert r['recall_loss'] == pytest.approx(statistics.mean(losses[True]), rel=1e-5)
+    assert r['other_loss'] == pytest.approx(statistics.mean(losses[False]), rel=1e-5)
+    weighted = (r['recall_loss'] * r['recall_tokens'] + r['other_loss'] * r['other_tokens']) / r['tokens']
+    assert weighted == pytest.approx(r['loss'], rel=1e-6)
+
 # -----------------------------------------------------------------------------
-# the significance test
+# the significance tests
 
 
 def test_student_t_p_values_match_the_tables():
@@ -92,6 +143,17 @@ def test_student_t_p_values_match_the_tables():
     assert student_t_p(12.706204736, 1) == pytest.approx(0.05, abs=1e-9)
     assert student_t_p(2.0, 10) == pytest.approx(0.073388, abs=1e-6)
     assert student_t_p(0.0, 7) == 1.0
+
+
+def test_paired_by_hand():
+    # seeds 1-3 shared: differences 1, 2, 3 (mean 2, sd 1); seed 4 of one arm alone is left out
+    t, df, p, n = paired({1: 11.0, 2: 14.0, 3: 12.0, 4: 99.0}, {1: 10.0, 2: 12.0, 3: 9.0})
+    assert (df, n) == (2, 3) and t == pytest.approx(2 / (1 / math.sqrt(3)))
+    assert p == pytest.approx(student_t_p(2 * math.sqrt(3), 2))
+    assert paired({1: 1.0, 2: 2.0}, {1: 1.0, 3: 0.0}) is None  # one shared seed: no test
+    assert paired({1: 2.0, 2: 3.0}, {1: 1.0, 2: 2.0})[2] == 0.0  # every seed moved by the same: certain
+    # the same numbers unpaired: Welch's sees the seeds' spread, the paired test does not
+    assert welch([11, 14, 12], [10, 12, 9])[2] > 0.15 > p
 
 
 def test_welch_by_hand():
@@ -106,7 +168,8 @@ def test_welch_by_hand():
 
 
 def fake_run(folder, mixer, seed, val_ppls, test_ppl, dataset='wikitext2', block_size=128, units='gpt2, tokens, <unk> one token',
-             dtype='float32', device_name='cpu', **config):
+             dtype='float32', device_name='cpu', recall=None, **config):
+    """A results.json as train.py writes it; recall = (val recall ppl, val other ppl, test recall, test other)."""
     os.makedirs(folder, exist_ok=True)
     history = [{'iter': 10 * (i + 1), 'epoch': i + 1.0, 'train_loss': 5.0, 'val_loss': math.log(v), 'val_ppl': v,
                 'lr': 1e-3, 'tokens_per_s': 1000.0 * (i + 1), 'elapsed_s': 60.0 * (i + 1)} for i, v in enumerate(val_ppls)]
@@ -116,6 +179,10 @@ def fake_run(folder, mixer, seed, val_ppls, test_ppl, dataset='wikitext2', block
                'history': history, 'best': {'epoch': best['epoch'], 'iter': best['iter'], 'val_ppl': best['val_ppl']},
                'test': {'loss': math.log(test_ppl), 'ppl': test_ppl, 'bpb': 1.5}, 'wall_time_s': 600.0,
                'device': 'cpu', 'device_name': device_name, 'dtype': dtype, 'torch': '2.x'}
+    if recall:
+        for where, prefix, (r, o) in (('best', 'val_', recall[:2]), ('test', '', recall[2:])):
+            results[where].update({f'{prefix}recall_ppl': r, f'{prefix}other_ppl': o, f'{prefix}recall_tokens': 10,
+                                   f'{prefix}other_tokens': 90})
     with open(os.path.join(folder, 'results.json'), 'w') as f:
         json.dump(results, f)
 
@@ -270,6 +337,30 @@ def test_compare_names_study_arms_by_folder_and_measures_the_gap_to_each_attenti
     for base, ppls in (('attention_post', [200, 210]), ('attention_pre', [180, 190])):
         _, _, p = welch([230, 250], ppls)
         assert f"- grassmann_pre vs {base}, best val ppl: Welch's t" in text and f"p = {p:.3g}" in text
+        t, df, p, n = paired({42: 230, 43: 250}, dict(zip((42, 43), ppls)))  # the same seeds: paired too
+        assert f"paired by seed (2 seeds): t = {t:.2f}, df = 1, p = {p:.3g}" in text
+
+
+def test_compare_measures_against_the_named_baselines_and_splits_recall(tmp_path):
+    runs = tmp_path / 'runs'
+    for seed, shift in ((42, 0), (43, 10)):
+        fake_run(runs / f'attention_post-seed{seed}', 'attention', seed, [200 + shift], 190, recall=(20, 300, 21, 290))
+        fake_run(runs / f'attention_window-seed{seed}', 'attention', seed, [210 + shift], 200, attn_window=16)
+        fake_run(runs / f'wedge-seed{seed}', 'grassmann', seed, [190 + shift], 180, recall=(30, 270, 31, 260))
+    compare(f"{runs}/*", '--out', tmp_path / 'res', '--baselines', 'wedge,attention_post')
+    text = (tmp_path / 'res' / 'results.md').read_text()
+    assert '| gap to wedge | gap to attention_post |' in text  # in the order named; attention_window is no baseline
+    assert '- attention_window vs wedge' in text and '- attention_window vs attention_post' in text
+    assert 'vs attention_window' not in text
+    split = text.split('## Recall tokens and the others')[1]
+    rows = {line.split('|')[1].strip(): [c.strip() for c in line.split('|')[2:-1]] for line in split.splitlines()
+            if line.startswith('| ') and 'model' not in line and '---' not in line}
+    assert list(rows) == ['attention_post', 'wedge']  # a group without the split is left out of this table
+    assert rows['wedge'] == ['2', '30.00 ± 0.00', '270.00 ± 0.00', '31.00 ± 0.00', '260.00 ± 0.00', '10.0%, 10.0%', '-', '-',
+                             '+50.0%', '-10.0%']
+    assert rows['attention_post'][-4:] == ['-33.3%', '+11.1%', '-', '-']
+    p = compare(f"{runs}/*", '--out', tmp_path / 'res2', '--baselines', 'nowhere', check=False)
+    assert p.returncode != 0 and 'nowhere' in p.stderr and 'the groups:' in p.stderr
 
 
 def test_compare_takes_a_gap_apart_step_by_step(tmp_path):
@@ -288,6 +379,7 @@ def test_compare_takes_a_gap_apart_step_by_step(tmp_path):
     assert cells[0][3] == '+10.00 (+5.0%)' and cells[2][3] == '+9.33 (+4.6%)' and cells[3][3] == '+29.33 (+14.5%)'
     from compare import welch
     assert cells[1][4] == f"{welch(arms['mixer'], arms['window'])[2]:.3g}"
+    assert cells[1][5] == f"{paired(dict(zip((42, 43, 44), arms['mixer'])), dict(zip((42, 43, 44), arms['window'])))[2]:.3g}"
     p = compare(f"{runs}/*", '--out', tmp_path / 'res2', '--chain', 'full,nowhere', check=False)
     assert p.returncode != 0 and 'nowhere' in p.stderr and 'the groups:' in p.stderr and not (tmp_path / 'res2').exists()
 
@@ -315,7 +407,7 @@ def test_evaluation_batches_all_have_one_shape():
     shapes = []
     recorder = type('Recorder', (torch.nn.Module,), {'forward': lambda self, x, y: shapes.append(tuple(x.shape)) or model(x, y)})()
     data = np.random.default_rng(0).integers(0, 40, 300).astype(np.uint16)  # 17 blocks: batches of 5 leave 2
-    loss = evaluate(recorder, data, 16, 5, 'cpu')
+    loss = evaluate(recorder, data, 16, 5, 'cpu')['loss']
     blocks = torch.from_numpy(data[: 300 // 17 * 17].astype(np.int64)).view(-1, 17)
     assert set(shapes) == {(5, 16)} and len(shapes) == 4
     assert loss == pytest.approx(model(blocks[:, :-1], blocks[:, 1:])[1].item(), rel=1e-6)  # the padding scores nothing

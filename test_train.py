@@ -341,7 +341,10 @@ def test_short_run_writes_checkpoints_and_results(workdir):
     assert results['device_name'] == device_name('cpu') and ('no fast bf16' in results['device_name']) != cpu_has_fast_bf16()
     assert results['eval_stride'] == 32 and {'bpb', 'word_ppl'} <= results['test'].keys()
     assert {'val_bpb', 'val_word_ppl'} <= results['best'].keys()
-    for key in ('train_loss', 'val_ppl', 'lr', 'tokens_per_s', 'elapsed_s', 'epoch'):
+    for where, prefix in (('test', ''), ('best', 'val_')):  # the recall tokens and the rest, counted
+        r = results[where]
+        assert r[f'{prefix}recall_tokens'] + r[f'{prefix}other_tokens'] > 0 and r[f'{prefix}other_ppl'] > 1
+    for key in ('train_loss', 'val_ppl', 'val_recall_loss', 'val_other_loss', 'lr', 'tokens_per_s', 'elapsed_s', 'epoch'):
         assert key in results['history'][0]
     ckpt = torch.load(out / 'ckpt.pt', weights_only=True)
     last = torch.load(out / 'last.pt', weights_only=True)

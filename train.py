@@ -272,14 +272,15 @@ if master:  # the settings are good: only now is anything written
 
 
 def evaluate_split(m, split):
-    """The split's metrics: loss, token perplexity, bits per byte, word-level perplexity."""
+    """The split's metrics: loss, token perplexity, bits per byte, word-level perplexity, and the loss,
+    perplexity and count of its recall tokens and of the others."""
     data = {'val': val_data, 'test': test_data}[split]
-    loss = evaluate(m, data, block_size, batch_size, device, ctx, rank, world_size, eval_stride)
-    return metrics(loss, meta['splits'][split])
+    return metrics(evaluate(m, data, block_size, batch_size, device, ctx, rank, world_size, eval_stride), meta['splits'][split])
 
 
 def describe(split, r):
-    return f"{split} loss {r['loss']:.4f} ppl {r['ppl']:.2f} bpb {r['bpb']:.4f} word ppl {r['word_ppl']:.2f}"
+    groups = ' '.join(f"{g} ppl {r[f'{g}_ppl']:.2f}" for g in ('recall', 'other') if r[f'{g}_ppl'] is not None)
+    return f"{split} loss {r['loss']:.4f} ppl {r['ppl']:.2f} bpb {r['bpb']:.4f} word ppl {r['word_ppl']:.2f} ({groups})"
 
 
 if eval_only:
@@ -508,8 +509,8 @@ while iter_num < max_iters and not patience_spent():
         train_loss = mean_over_ranks(train_loss_sum.item() / train_loss_n)
         elapsed, run_t0 = elapsed + time.time() - run_t0, time.time()  # wall time, evaluation included
         entry = {'iter': iter_num, 'epoch': iter_num / iters_per_epoch, 'train_loss': train_loss, 'val_loss': val_loss,
-                 'val_ppl': math.exp(val_loss), 'lr': lr, 'tokens_per_s': tokens_per_iter / speed.since_eval(),
-                 'elapsed_s': elapsed}
+                 'val_ppl': math.exp(val_loss), 'val_recall_loss': val['recall_loss'], 'val_other_loss': val['other_loss'],
+                 'lr': lr, 'tokens_per_s': tokens_per_iter / speed.since_eval(), 'elapsed_s': elapsed}
         history.append(entry)
         if best is None or val_loss < best['val_loss']:  # never overwrite the best with a worse value
             best = {'epoch': entry['epoch'], 'iter': iter_num, **{f'val_{k}': v for k, v in val.items()}}
