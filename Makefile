@@ -12,11 +12,11 @@
 #                 run's results.json and log go to results/study/runs/ and are not run again, so an
 #                 interrupted study resumes where it stopped. e.g. make study STUDY_SEEDS="43 44"
 # make stage4:    the study's stage 4 (partners) in today's units, seeds 42-44, into results/stage4/
-# make stage5:    stage 5: a reused baseline again (it must repeat), the controls (windowed attention,
-#                 unnormalised and linear pairs), the publications' models, each model's learning rate and
-#                 the 30-epoch pair, into results/stage5/; only on a CPU with fast bf16 (STAGE5_MACHINE)
-# make stage6:    stage 6: stage 5's pairings in float32 on any CPU, then one attention block and a short convolution
-#                 on the best of them (STAGE6_BEST), into results/stage6/
+# make stage6:    stage 6, one epoch per run in float32 on any CPU, into results/stage6/: the pairings, a hybrid and a
+#                 short convolution on the best, attention at the mixer's reach, the publications' models, two other
+#                 normalisations, each model's learning rate; on another CPU model than its baselines' a check first
+# make stage7:    stage 7, each model at its best epoch (30-epoch schedule, early stopping), bf16 on a CPU with fast
+#                 bf16 only, into results/stage7/; resumable: a cut run resumes from its last.pt
 # Each target creates .venv and installs requirements.txt on first use. prepare.py downloads the data,
 # unless OFFLINE_DATA names a folder holding an offline copy: wikitext-2/ (the tokens variant),
 # bert-base-uncased/vocab.txt and tiktoken_cache/ (tiktoken's GPT-2 files), e.g. OFFLINE_DATA=~/wt2
@@ -110,92 +110,109 @@ STAGE4_ARMS ?= attention_post attention_pre grassmann_pre_all_learned_sub4 grass
 stage4:
 	$(MAKE) study STUDY_DIR=results/stage4 STUDY_ARMS="$(STAGE4_ARMS)" STUDY_SEEDS="$(or $(STAGE4_SEEDS),42 43 44)"
 
-# stage 5 (results/stage5/): the controls, the publications' models and each model's learning rate, one epoch
-# each after config/study/protocol.py. An arm is NAME=CONFIG[,CONFIG...] under config/ (as in make recipes);
-# the phases run in issue 33's order, a finished run is not run again, and an interrupted one resumes from
-# its last.pt; a run that diverges is a result, kept as its log and a 'diverged' file. The controls run first
-# at three seeds; they choose STAGE5_BEST, the best attention-free arm, whose learning rates then run beside
-# attention_post's; STAGE5_TUNED (each model at its best lr, seeds 43 and 44) and STAGE5_LONG (the 30-epoch
-# pair, config/stage5/long.py, seeds 42-44) are named once the lr runs have chosen them, e.g.
-# make stage5 STAGE5_BEST=grassmann_pre_all_learned_sub4_selective STAGE5_LONG="attention_post_long=study/attention_post,stage5/long"
-STAGE5_CONTROLS ?= attention_post_window16=study/attention_post_window16 \
-  grassmann_pre_all_learned_sub4_unnormalised=study/grassmann_pre_all_learned_sub4_unnormalised \
-  grassmann_pre_all_learned_sub4_linear=study/grassmann_pre_all_learned_sub4_linear
-STAGE5_BEST ?=
-STAGE5_LR ?= $(foreach lr,5e-4 2e-3 3e-3,attention_post_lr$(lr)=study/attention_post,stage5/lr$(lr) \
-  $(if $(STAGE5_BEST),$(STAGE5_BEST)_lr$(lr)=study/$(STAGE5_BEST)$(comma)stage5/lr$(lr)))
-STAGE5_PUBLISHED ?= paper_grassmann_l6=paper_grassmann_l6 grassmann_post_all=study/grassmann_post_all
-STAGE5_TUNED ?=
-STAGE5_LONG ?=
-STAGE5_CHAIN ?= attention_post,attention_post_window16,grassmann_pre_all_learned_sub4,grassmann_pre_all_learned_sub4_linear,grassmann_pre_all_learned_sub4_unnormalised
-STAGE5_DIR ?= results/stage5
-# every run of the table on one kind of machine: stage 4's baselines trained in bf16 on a CPU with AVX-512 BF16;
-# elsewhere make stage5 stops before training (set STAGE5_MACHINE=cpu/float32 for a table of your own, baselines included)
-STAGE5_MACHINE ?= cpu/bfloat16
-STAGE5_REPRODUCE ?= attention_post=study/attention_post
-STAGE5_REPRODUCE_SEED ?= 42
-stage5:
-	$(if $(strip $(STAGE5_REPRODUCE)),$(MAKE) stage5-reproduce)
-	$(MAKE) stage5-runs S5_SEEDS="42 43 44" S5_ARMS="$(STAGE5_CONTROLS)"
-	$(if $(STAGE5_BEST),,@echo "make: the controls are done; name the best attention-free arm: STAGE5_BEST=ARM" && exit 1)
-	$(MAKE) stage5-runs S5_SEEDS=42 S5_ARMS="$(STAGE5_LR)"
-	$(MAKE) stage5-runs S5_SEEDS="42 43 44" S5_ARMS="$(STAGE5_PUBLISHED)"
-	$(MAKE) stage5-runs S5_SEEDS="43 44" S5_ARMS="$(STAGE5_TUNED)"
-	$(MAKE) stage5-runs S5_SEEDS="42 43 44" S5_ARMS="$(STAGE5_LONG)"
-	$(PY) compare.py $(STAGE5_DIR)/runs/* --out $(STAGE5_DIR) --chain $(STAGE5_CHAIN)
-
-# before anything else, a reused baseline again, on this code and this kind of machine: the reused runs join the
-# table only if it gives their best val ppl again (CPU runs repeat bit for bit on one kind of CPU). Once per kind
-# (STAGE5_DIR/reproduced/<hardware.py --slug>/, committed): a kind whose gate failed stops here at once
-STAGE5_GATE = $(STAGE5_DIR)/reproduced/$(shell $(PY) hardware.py --slug)
-stage5-reproduce:
-	$(MAKE) stage5-runs S5_SEEDS=$(STAGE5_REPRODUCE_SEED) S5_ARMS="$(STAGE5_REPRODUCE)" STAGE5_DIR=$(STAGE5_GATE) \
-	  OUT=$(OUT)/reproduced
-	$(PY) compare.py $(STAGE5_GATE)/runs/$(firstword $(subst =, ,$(STAGE5_REPRODUCE)))-seed$(STAGE5_REPRODUCE_SEED) \
-	  --reproduces $(STAGE5_DIR)/runs/$(firstword $(subst =, ,$(STAGE5_REPRODUCE)))-seed$(STAGE5_REPRODUCE_SEED)
-
-# stage5-runs is also stage 6's: S5_PROTOCOL is the file before each arm's, S5_DTYPE the dtype it sets (the machine
-# check asks hardware.py what a run gets with it), S5_OUT where the runs train
-S5_PROTOCOL ?= config/study/protocol.py
-S5_DTYPE ?= auto
-S5_OUT ?= $(OUT)/stage5
-stage5-runs: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
-	$(if $(strip $(S5_ARMS)),$(PY) hardware.py --dtype $(S5_DTYPE) --expect $(STAGE5_MACHINE))
-	for seed in $(S5_SEEDS); do for arm in $(S5_ARMS); do \
+# runs: the runner under every table below. Each arm NAME=CONFIG[,CONFIG...] (files under config/) at each of
+# RUN_SEEDS, seed-major, after RUN_PROTOCOL; a finished run (RUN_DIR/runs/NAME-seedN) is not run again, an interrupted
+# one resumes from its last.pt (in RUN_OUT), and one that diverged is a result, kept as its log and a 'diverged' file.
+# Every run of a table on one kind of machine: RUN_MACHINE is what hardware.py must say a run that sets RUN_DTYPE
+# gets here, else nothing trains. COMMIT=1 commits each finished run's folder as it ends (a long session's work
+# survives its end), a diverged one too
+RUN_SEEDS ?= 42
+RUN_ARMS ?=
+RUN_PROTOCOL ?= config/stage6/protocol.py
+RUN_DTYPE ?= float32
+RUN_MACHINE ?= cpu/float32
+RUN_DIR ?= results/stage6
+RUN_OUT ?= $(OUT)/$(notdir $(RUN_DIR))
+runs: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
+	$(if $(strip $(RUN_ARMS)),$(PY) hardware.py --dtype $(RUN_DTYPE) --expect $(RUN_MACHINE))
+	for seed in $(RUN_SEEDS); do for arm in $(RUN_ARMS); do \
 	  name=$${arm%%=*}; configs=$$(echo $${arm#*=} | tr , '\n' | sed 's|.*|config/&.py|'); \
-	  run=$(STAGE5_DIR)/runs/$$name-seed$$seed; out=$(S5_OUT)/$$name-seed$$seed; \
+	  run=$(RUN_DIR)/runs/$$name-seed$$seed; out=$(RUN_OUT)/$$name-seed$$seed; \
 	  test -f $$run/results.json -o -f $$run/diverged && continue; \
 	  if test -f $$out/last.pt; then again=--init_from=resume; else again=; rm -rf $$out && mkdir -p $$out; fi; \
-	  PYTHONUNBUFFERED=1 $(PY) train.py $(S5_PROTOCOL) $$configs --seed=$$seed --out_dir=$$out $$again \
+	  PYTHONUNBUFFERED=1 $(PY) train.py $(RUN_PROTOCOL) $$configs --seed=$$seed --out_dir=$$out $$again \
 	    $(TRAIN_ARGS) 2>&1 | tee -a $$out/train.log; \
 	  if grep -q 'is nan at iteration\|is inf at iteration' $$out/train.log; then \
-	    mkdir -p $$run && cp $$out/train.log $$run/ && touch $$run/diverged && continue; fi; \
+	    mkdir -p $$run && cp $$out/train.log $$run/ && touch $$run/diverged && $(COMMIT_RUN) continue; fi; \
 	  test -f $$out/results.json && grep -q '"completed": true' $$out/results.json || exit 1; \
-	  grep -q '"dtype": "$(lastword $(subst /, ,$(STAGE5_MACHINE)))"' $$out/results.json || { \
-	    echo "make: $$out did not train in $(STAGE5_MACHINE)'s dtype (TRAIN_ARGS?): not kept" >&2; exit 1; }; \
+	  grep -q '"dtype": "$(lastword $(subst /, ,$(RUN_MACHINE)))"' $$out/results.json || { \
+	    echo "make: $$out did not train in $(RUN_MACHINE)'s dtype (TRAIN_ARGS?): not kept" >&2; exit 1; }; \
 	  mkdir -p $$run && cp $$out/results.json $$out/train.log $$run/; \
+	  $(COMMIT_RUN) \
 	done; done
+COMMIT_RUN = $(if $(COMMIT),(cd $(RUN_DIR) && git add runs/$$name-seed$$seed && git commit -qm \
+  "$$name seed $$seed, $(RUN_MACHINE) on $(SLUG)" -- runs/$$name-seed$$seed);)
+SLUG = $(shell $(PY) hardware.py --slug)
 
-# stage 6 (results/stage6/): stage 5's pairings again in float32, on any CPU, with their own baselines (a), then the
-# best of the Grassmann-family arms with one attention block and with a short convolution (b, STAGE6_BEST names
-# it once (a) has chosen it); resumable like stage 5, a diverged run kept
+# stage 6 (results/stage6/): one epoch per run in float32 (config/stage6/protocol.py) on any CPU, with its own
+# baselines: (a) the pairings; (b) the best of them (STAGE6_BEST) with one attention block and with a short
+# convolution; (c) attention at the mixer's reach and the publications' models; (d) two other normalisations;
+# (e) three more learning rates of attention, the unnormalised wedge and its hybrid at seed 42, then seeds 43 and 44
+# of each at its best one, once (e) has chosen it (STAGE6_TUNED="NAME=CONFIGS ...", the lr runs' names)
 STAGE6_PAIRINGS ?= attention_post=study/attention_post grassmann_pre_all_learned_sub4=study/grassmann_pre_all_learned_sub4 \
   grassmann_pre_all_learned_sub4_unnormalised=study/grassmann_pre_all_learned_sub4_unnormalised \
   grassmann_pre_all_learned_sub4_linear=study/grassmann_pre_all_learned_sub4_linear
-STAGE6_BEST ?=
+STAGE6_BEST ?= grassmann_pre_all_learned_sub4_unnormalised
 STAGE6_CLOSERS ?= $(if $(STAGE6_BEST),$(STAGE6_BEST)_attn3=study/$(STAGE6_BEST)$(comma)stage6/attn3 \
   $(STAGE6_BEST)_zconv4=study/$(STAGE6_BEST)$(comma)stage6/zconv4)
+STAGE6_REACH ?= attention_post_window16=study/attention_post_window16 grassmann_post_layer=study/grassmann_post_layer \
+  grassmann_post_all=study/grassmann_post_all
+STAGE6_NORMS ?= grassmann_pre_all_learned_sub4_unit=study/grassmann_pre_all_learned_sub4,stage6/unit \
+  grassmann_pre_all_learned_sub4_unnormalised_rms=study/grassmann_pre_all_learned_sub4_unnormalised,stage6/rms
+STAGE6_LR_ARMS ?= attention_post=study/attention_post \
+  grassmann_pre_all_learned_sub4_unnormalised=study/grassmann_pre_all_learned_sub4_unnormalised \
+  grassmann_pre_all_learned_sub4_unnormalised_attn3=study/grassmann_pre_all_learned_sub4_unnormalised,stage6/attn3
+STAGE6_LR ?= $(foreach lr,5e-4 2e-3 3e-3,$(foreach arm,$(STAGE6_LR_ARMS),$(firstword $(subst =, ,$(arm)))_lr$(lr)=$(lastword \
+  $(subst =, ,$(arm)))$(comma)stage6/lr$(lr)))
+STAGE6_TUNED ?=
+STAGE6_CHAIN ?= attention_post,attention_post_window16,grassmann_pre_all_learned_sub4,grassmann_pre_all_learned_sub4_linear,grassmann_pre_all_learned_sub4_unnormalised
+STAGE6_BASELINES ?= attention_post,grassmann_pre_all_learned_sub4_unnormalised,grassmann_pre_all_learned_sub4
 STAGE6_DIR ?= results/stage6
-stage6:
-	$(MAKE) stage5-runs S5_SEEDS="42 43 44" S5_ARMS="$(STAGE6_PAIRINGS)" $(STAGE6_VARS)
-	$(MAKE) stage5-runs S5_SEEDS="42 43 44" S5_ARMS="$(STAGE6_CLOSERS)" $(STAGE6_VARS)
-	$(PY) compare.py $(STAGE6_DIR)/runs/* --out $(STAGE6_DIR)
-STAGE6_VARS = STAGE5_DIR=$(STAGE6_DIR) S5_OUT=$(OUT)/stage6 S5_PROTOCOL=config/stage6/protocol.py S5_DTYPE=float32 \
-  STAGE5_MACHINE=cpu/float32
+stage6: stage6-machine
+	$(MAKE) runs RUN_SEEDS="42 43 44" RUN_ARMS="$(STAGE6_PAIRINGS)" RUN_DIR=$(STAGE6_DIR)
+	$(MAKE) runs RUN_SEEDS="42 43 44" RUN_ARMS="$(STAGE6_CLOSERS)" RUN_DIR=$(STAGE6_DIR)
+	$(MAKE) runs RUN_SEEDS="42 43 44" RUN_ARMS="$(STAGE6_REACH)" RUN_DIR=$(STAGE6_DIR)
+	$(MAKE) runs RUN_SEEDS="42 43 44" RUN_ARMS="$(STAGE6_NORMS)" RUN_DIR=$(STAGE6_DIR)
+	$(MAKE) runs RUN_SEEDS=42 RUN_ARMS="$(STAGE6_LR)" RUN_DIR=$(STAGE6_DIR)
+	$(MAKE) runs RUN_SEEDS="43 44" RUN_ARMS="$(STAGE6_TUNED)" RUN_DIR=$(STAGE6_DIR)
+	$(PY) compare.py $(STAGE6_DIR)/runs/* --out $(STAGE6_DIR) --baselines $(STAGE6_BASELINES) --chain $(STAGE6_CHAIN)
+
+# float32 on a CPU model other than the baselines' is the same computation up to the order of its roundings: there,
+# before anything else, attention_post seed 42 again must land within 0.5% of the baselines' run (205.07); once per
+# kind of CPU (STAGE6_DIR/machines/<hardware.py --slug>/, committed): a kind whose check failed stops here at once.
+# Where no baseline ran yet, there is nothing to check: this CPU's runs are the table's
+STAGE6_GATE = $(STAGE6_DIR)/machines/$(SLUG)
+STAGE6_REF = $(STAGE6_DIR)/runs/attention_post-seed42/results.json
+stage6-machine: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
+	test ! -f $(STAGE6_REF) || $(PY) hardware.py --same-cpu $(STAGE6_REF) || { \
+	  $(MAKE) runs RUN_SEEDS=42 RUN_ARMS=attention_post=study/attention_post RUN_DIR=$(STAGE6_GATE) RUN_OUT=$(OUT)/stage6-machines && \
+	  $(PY) compare.py $(STAGE6_GATE)/runs/attention_post-seed42 --reproduces $(STAGE6_DIR)/runs/attention_post-seed42 \
+	    --within 0.005; }
+
+# stage 7 (results/stage7/): each model at its best epoch, config/stage7/protocol.py (30-epoch schedule, evaluated
+# every epoch, stopped 2 epochs after the best) in bf16, only on a CPU with fast bf16 (AMX or AVX-512 BF16); seed 42 of
+# the four arms, then seeds 43 and 44 of the first three. Before the first run, compile_check.py decides once whether
+# the table compiles (STAGE7_DIR/compile.json, committed); resumable like stage 6, a cut run from its last.pt
+STAGE7_ARMS ?= attention_post=study/attention_post \
+  grassmann_pre_all_learned_sub4_unnormalised=study/grassmann_pre_all_learned_sub4_unnormalised \
+  grassmann_pre_all_learned_sub4_unnormalised_attn3=study/grassmann_pre_all_learned_sub4_unnormalised,stage6/attn3 \
+  grassmann_pre_all_learned_sub4=study/grassmann_pre_all_learned_sub4
+STAGE7_COMPILE_ARMS ?= study/attention_post,study/grassmann_pre_all_learned_sub4_unnormalised
+STAGE7_DIR ?= results/stage7
+STAGE7_VARS = RUN_DIR=$(STAGE7_DIR) RUN_PROTOCOL=config/stage7/protocol.py RUN_DTYPE=auto RUN_MACHINE=cpu/bfloat16 \
+  TRAIN_ARGS="--compile=$$($(PY) -c 'import json; print(json.load(open("$(STAGE7_DIR)/compile.json"))["compile"])') $(TRAIN_ARGS)"
+stage7: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
+	$(PY) hardware.py --expect cpu/bfloat16
+	test -f $(STAGE7_DIR)/compile.json || $(PY) compile_check.py --out $(STAGE7_DIR)/compile.json \
+	  --arms $(STAGE7_COMPILE_ARMS) --train_args="$(TRAIN_ARGS)"
+	$(MAKE) runs RUN_SEEDS=42 RUN_ARMS="$(STAGE7_ARMS)" $(STAGE7_VARS)
+	$(MAKE) runs RUN_SEEDS="43 44" RUN_ARMS="$(wordlist 1,3,$(STAGE7_ARMS))" $(STAGE7_VARS)
+	$(PY) compare.py $(STAGE7_DIR)/runs/* --out $(STAGE7_DIR) \
+	  --baselines attention_post,grassmann_pre_all_learned_sub4_unnormalised,grassmann_pre_all_learned_sub4
 
 # your own arms (docs/variants.md): ARMS="NAME=CONFIG[,CONFIG...]" under config/, beside ARM_BASELINES, one epoch
 # each at ARM_SEEDS with stage 6's float32 protocol, every run of the table on this kind of machine (ARMS_MACHINE:
-# cuda/float32 on a GPU); resumable like stage 5, then compare.py's table in ARMS_DIR/results.md
+# cuda/float32 on a GPU); resumable like stage 6, then compare.py's table in ARMS_DIR/results.md
 ARMS ?=
 ARM_BASELINES ?= attention_post=study/attention_post grassmann_pre_all_learned_sub4=study/grassmann_pre_all_learned_sub4
 ARM_SEEDS ?= 42 43 44
@@ -203,8 +220,7 @@ ARMS_DIR ?= results/arms
 ARMS_MACHINE ?= cpu/float32
 arms:
 	$(if $(strip $(ARMS)),,@echo 'make: name your arms: make arms ARMS="NAME=CONFIG[,CONFIG...]" (docs/variants.md)' >&2 && exit 2)
-	$(MAKE) stage5-runs S5_SEEDS="$(ARM_SEEDS)" S5_ARMS="$(ARM_BASELINES) $(ARMS)" STAGE5_DIR=$(ARMS_DIR) S5_OUT=$(OUT)/arms \
-	  S5_PROTOCOL=config/stage6/protocol.py S5_DTYPE=float32 STAGE5_MACHINE=$(ARMS_MACHINE)
+	$(MAKE) runs RUN_SEEDS="$(ARM_SEEDS)" RUN_ARMS="$(ARM_BASELINES) $(ARMS)" RUN_DIR=$(ARMS_DIR) RUN_MACHINE=$(ARMS_MACHINE)
 	$(PY) compare.py $(ARMS_DIR)/runs/* --out $(ARMS_DIR)
 
 # the recipe runs (results/recipes/): from the seed reproduction's recipe to ours, one factor at a time,
@@ -231,4 +247,4 @@ recipes: $(if $(DATA_DEP),data/wikitext2_bert/meta.json)
 	done; done
 	$(PY) compare.py results/recipes/runs/* --out results/recipes --paired
 
-.PHONY: test train reproduce reproduce-paper reproduce-seed study stage4 stage5 stage5-reproduce stage5-runs stage6 arms recipes
+.PHONY: test train reproduce reproduce-paper reproduce-seed study stage4 runs stage6 stage6-machine stage7 arms recipes

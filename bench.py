@@ -42,6 +42,7 @@ from contextlib import nullcontext
 
 import torch
 
+from configurator import code_version
 from flops import estimate_mfu
 from hardware import device_name, keep_freed_memory, pick, release_memory
 from model import GPT, GPTConfig, CausalSelfAttention, GrassmannMixer
@@ -481,9 +482,10 @@ def main():
     print("\ntargets:")
     for text, met in targets:
         print(f"  [{'met' if met else 'not met' if met is False else '-'}] {text}")
-    if args.json:
+    if args.json:  # every row says what made it: the code, the machine, the time
+        commit, when = code_version(), time.strftime('%Y-%m-%d %H:%M:%S %Z')
         with open(args.json, 'w') as f:
-            json.dump([dict(r, device=name, torch=torch.__version__, dtype=args.dtype) for r in rows], f, indent=1)
+            json.dump([dict(r, device=name, torch=torch.__version__, dtype=args.dtype, commit=commit, time=when) for r in rows], f, indent=1)
     if args.plot:
         (plot_generate if args.generate else plot)(rows, args.plot)
 

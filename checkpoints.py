@@ -112,7 +112,7 @@ def load_checkpoint(path, keys=('model', 'model_args'), trust=False):
         if 'Weights only load failed' not in str(e):
             raise ValueError(f"{path} is damaged or is not a checkpoint written by train.py ({str(e)[:200]})") from None
         raise ValueError(f"{path} holds Python objects, not only tensors and numbers, so it was not loaded (loading "
-                         "would run whatever code it carries): a checkpoint of train.py before issue 29 does; if you "
+                         "would run whatever code it carries): a checkpoint of train.py before 2026-12-06 does; if you "
                          "know where this file comes from, load it once with --trust_checkpoint=True") from None
     except Exception as e:  # a truncated zip, a pickle of something else, an overwritten file: all say the same
         raise ValueError(f"{path} is damaged or is not a checkpoint written by train.py "

@@ -17,8 +17,10 @@ Usage:
     python compare.py 'out/wt2/*' --out results/wt2          # a quoted glob works too
     python compare.py out/paper/*_l6-* --out results/paper_l6 --published "the paper" 248.4 275.7
     python compare.py results/recipes/runs/* --out results/recipes --paired
-    python compare.py out/stage5/attention_post-seed42 --reproduces results/stage4/runs/attention_post-seed42
-    python compare.py results/stage5/runs/* --out results/stage5 \
+    python compare.py out/stage4/attention_post-seed42 --reproduces results/stage4/runs/attention_post-seed42
+    python compare.py results/stage6/machines/amd-epyc-no-fast-bf16/runs/attention_post-seed42 \
+        --reproduces results/stage6/runs/attention_post-seed42 --within 0.005
+    python compare.py results/stage6/runs/* --out results/stage6 \
         --chain attention_post,attention_post_window16,grassmann_pre_all_learned_sub4,grassmann_pre_all_learned_sub4_linear
     python compare.py results/stage6/runs/* --out results/stage6 --baselines attention_post,grassmann_pre_all_learned_sub4
 
@@ -235,11 +237,12 @@ def provenance(runs):
     return '\n'.join(lines)
 
 
-def reproduction(ref, new):
+def reproduction(ref, new, within=None):
     """Whether run `new` repeats run `ref`: (True if its best validation perplexity is ref's to the two
-    decimals tables print, the report). The same code path, data and kind of CPU give the same numbers
-    bit for bit; the report says whether they did, and names what differs where they did not."""
-    defaults = train_defaults()
+    decimals tables print, or with `within` to that fraction of it, the report). The same code path, data
+    and kind of CPU give the same numbers bit for bit; another CPU model in float32 the same computation
+    up to the order of its roundings. The report says which, and names what differs where they differ."""
+    defaults = json.loads(json.dumps(train_defaults()))  # as a results.json holds them: tuples become lists
     where = IO_KEYS - {'seed', 'compile'} | {'wandb_group'}  # here the seed and compiling count: they change the numbers
     trained = [{k: v for k, v in {**defaults, **r['config']}.items() if k not in where} for r in (ref, new)]
     problems = [f"{k} {trained[0].get(k)!r} -> {trained[1].get(k)!r}" for k in sorted(trained[0].keys() | trained[1].keys())
@@ -254,12 +257,17 @@ def reproduction(ref, new):
         pairs += [(f"{k} at iteration {a['iter']}", a[k], b[k]) for k in ('train_loss', 'val_loss')]
     differ = [f"{what} {a!r} -> {b!r}" for what, a, b in pairs if a != b]
     want, got = (f"{r['best']['val_ppl']:.2f}" for r in (ref, new))
-    lines = [f"best val ppl {want} -> {got}: {'the same' if want == got else 'NOT the same'} to two decimals",
+    if within is None:
+        same, verdict = want == got, f"{'the same' if want == got else 'NOT the same'} to two decimals"
+    else:
+        off = new['best']['val_ppl'] / ref['best']['val_ppl'] - 1
+        same, verdict = abs(off) <= within, f"{off:+.3%}, {'within' if abs(off) <= within else 'NOT within'} {within:.1%}"
+    lines = [f"best val ppl {want} -> {got}: {verdict}",
              'every loss bit for bit the same (' + ', '.join(what for what, _, _ in pairs) + ')' if not differ
              else f"{len(differ)} of {len(pairs)} losses differ: " + '; '.join(differ)]
     if problems:
         lines.append('the runs differ in: ' + '; '.join(problems))
-    return want == got and not problems, '\n'.join(lines)
+    return same and not problems, '\n'.join(lines)
 
 
 def paired_table(runs, groups):
@@ -365,6 +373,8 @@ def main():
     ap.add_argument('--out', help='folder for results.md and the figures (required unless --reproduces)')
     ap.add_argument('--reproduces', metavar='REF', help='instead of a table: whether the one run given repeats run '
                                                        'REF (same best val ppl to two decimals; exit status 1 if not)')
+    ap.add_argument('--within', type=float, metavar='FRACTION', help='with --reproduces: the run repeats REF if its best '
+                                                                      'val ppl is within this fraction of it (e.g. 0.005)')
     ap.add_argument('--published', nargs=3, action='append', default=[], metavar=('SOURCE', 'TRANSFORMER_PPL', 'GRASSMANN_PPL'),
                     help='a published pair of validation perplexities to set beside ours (repeatable)')
     ap.add_argument('--paired', action='store_true', help="a table of each attention group beside the grassmann group "
@@ -391,7 +401,7 @@ def main():
             sys.exit(f"compare.py: error: --reproduces {args.reproduces} compares one complete run with it, not "
                      f"{', '.join(f for f in runs if f != args.reproduces) or 'none'}")
         new = next(f for f in runs if f != args.reproduces)
-        same, report = reproduction(runs[args.reproduces], runs[new])
+        same, report = reproduction(runs[args.reproduces], runs[new], args.within)
         print(f"{new} against {args.reproduces}:\n{report}")
         sys.exit(0 if same else f"compare.py: error: {new} does not repeat {args.reproduces}")
     if not args.out:

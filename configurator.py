@@ -2,6 +2,8 @@
 nanoGPT-style configuration: module-level defaults, overridden by Python config files and then by
 --key=value arguments, in the order given. Unlike nanoGPT's exec'd snippet, every key is checked.
 
+Also what every run records of its code: code_version(), the git commit and whether files differ from it.
+
 Usage (from a script whose defaults are module-level globals):
     from configurator import configure
     globals().update(configure({k: globals()[k] for k in config_keys}, sys.argv[1:], script=__file__))
@@ -13,6 +15,7 @@ import ast
 import difflib
 import os
 import re
+import subprocess
 import sys
 from ast import literal_eval
 
@@ -23,6 +26,18 @@ def arm_name(run):
     """The arm a run's folder (or name) belongs to: study/grassmann_pre_layer-seed43 -> grassmann_pre_layer.
     train.py's wandb group and compare.py's rows both use it."""
     return re.sub(r'-seed\d+$', '', os.path.basename(os.path.normpath(run)))
+
+
+def code_version():
+    """The git commit of this code and whether tracked files differ from it ('unknown' outside a repository)."""
+    git = ['git', '-C', os.path.dirname(os.path.abspath(__file__))]
+    try:
+        commit = subprocess.run(git + ['rev-parse', 'HEAD'], capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+        dirty = subprocess.run(git + ['status', '--porcelain', '--untracked-files=no'], capture_output=True, text=True,
+                               timeout=30, check=True).stdout.strip() != ''
+        return {'commit': commit, 'dirty': dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {'commit': 'unknown', 'dirty': None}
 
 
 def _unknown(key, config):

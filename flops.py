@@ -39,6 +39,8 @@ def flops_per_token(cfg, seq_len):
         total += 2 * d * L if cfg.lag_weights == 'learned' else 0  # the lag logits
         total += 2 * d * K if cfg.partners == 'selective' else 0  # the decay logits
         total += 2 * cfg.z_conv * H * r  # the convolution of z: a multiply-add per tap and channel
+        total += 3 * H * r * (1 + K) if cfg.pairing == 'unit' else 0  # ẑ of z_t and of each partner: a dot, a division
+        total += 4 * H * pairs if cfg.p_norm == 'rms' else 0  # the RMS norm of p̄: squares summed, a scale and a gain
         # the partners' recurrence as the chunked matmuls run it: C = min(64, T) inputs per summary, and
         # the chunks' states carried across (n of them, where there are several)
         C = min(64, seq_len)

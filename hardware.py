@@ -8,6 +8,7 @@ Usage:
     python hardware.py --expect cpu/bfloat16   # the same, exit status 1 if they are not these
     python hardware.py --dtype float32 --expect cpu/float32   # a run that sets its dtype: any CPU passes
     python hardware.py --slug                  # the device's name as a folder name
+    python hardware.py --same-cpu results/stage6/runs/attention_post-seed42/results.json   # exit 1 on another CPU model
     from hardware import auto_dtype, pick, device_name, keep_freed_memory, release_memory
     dtype = auto_dtype('cpu')   # 'bfloat16' where the CPU has fast bf16, else 'float32'
 """
@@ -77,6 +78,12 @@ def machine_slug(device):
     return re.sub(r'[^a-z0-9]+', '-', device_name(device).lower()).strip('-')
 
 
+def cpu_model(name):
+    """The CPU's model in a device_name, without what follows it ('AMD EPYC, no fast bf16' -> 'AMD EPYC'):
+    one model's runs in float32 take the same kernels, whatever the label said of bf16 when they ran."""
+    return name.split(',')[0].strip()
+
+
 def _libc():
     try:
         return ctypes.CDLL('libc.so.6')
@@ -110,11 +117,24 @@ if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--expect', metavar='DEVICE/DTYPE', help="e.g. cpu/bfloat16: exit 1 unless train.py's 'auto' picks these here")
     ap.add_argument('--dtype', default='auto', help="the run's dtype setting (default 'auto'), e.g. float32: any CPU then gives cpu/float32")
-    ap.add_argument('--slug', action='store_true', help="print only the device's name as a folder name (make stage5's gate)")
+    ap.add_argument('--slug', action='store_true', help="print only the device's name as a folder name (make stage6's check)")
+    ap.add_argument('--same-cpu', metavar='RESULTS_JSON', help="exit 1 unless this CPU is the model the run of RESULTS_JSON "
+                                                               "trained on (make stage6-machine)")
     args = ap.parse_args()
     device, dtype = pick('auto', args.dtype)
     if args.slug:
         sys.exit(print(machine_slug(device)))
+    if args.same_cpu:
+        import json
+        try:
+            with open(args.same_cpu) as f:
+                theirs = json.load(f)['device_name']
+        except (OSError, ValueError, KeyError) as e:
+            sys.exit(f"hardware.py: error: cannot read the device_name of {args.same_cpu} ({type(e).__name__}: {e})")
+        ours = device_name(device)
+        same = cpu_model(ours) == cpu_model(theirs)
+        print(f"this CPU, {cpu_model(ours)}, is {'the' if same else 'not the'} model {args.same_cpu} ran on ({cpu_model(theirs)})")
+        sys.exit(0 if same else 1)
     print(f"train.py here: device {device} ({device_name(device)}), dtype {dtype}")
     if args.expect and args.expect != f"{device}/{dtype}":
         sys.exit(f"hardware.py: error: expected {args.expect}, but a run here gets {device}/{dtype}: run on a machine that "

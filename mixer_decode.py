@@ -17,7 +17,7 @@ Usage (GrassmannMixer.forward calls it for one position with a cache):
 import torch
 from torch.nn import functional as F
 
-from mixer_ops import autocast_of
+from mixer_ops import autocast_of, causal_conv, rms_norm, unit_vectors
 
 # -----------------------------------------------------------------------------
 
@@ -34,7 +34,7 @@ def decode_step(mixer, h, cache):
     pre = torch.add(F.linear(h, w_in), b_in)  # (B, 1, H·r + L + S + d): z, lag logits, decay logits, the gate's h part
     z = pre[..., :Hr].view(B, 1, H, -1)  # (B, 1, H, r), float32 at least
     if mixer.conv_taps is not None:  # z̃ (stage 6): the new z and the cache's last K - 1
-        z = mixer.convolve(z, cache)
+        z = causal_conv(z, mixer.conv_taps, mixer.conv_bias, cache)
     z_all = torch.cat([cache['z'] if 'z' in cache else z.new_zeros(B, keep, H, z.size(-1)), z], dim=1)
     zy = z_all.index_select(1, tables['ring'])  # (B, 1 + L, H, r): z_t, then z_{t-Δ} (zeros before position 0)
     if K:  # m_t = γ_t m_{t-1} + (1 - γ_t) z_{t-1}, z_{t-1} the ring's last (zeros at position 0)
@@ -43,13 +43,15 @@ def decode_step(mixer, h, cache):
             + torch.sigmoid(-logits)[..., None] * z_all[:, keep - 1].reshape(B, 1, Hr)  # (B, K, H·r)
         cache['m'] = m
         zy = torch.cat([zy, m.view(B, K, H, r)], dim=1)  # (B, 1 + L' + K, H, r)
-    if mixer.pairing == 'wedge':  # the normalised b_Δ of GrassmannMixer.lag_mean
+    if mixer.pairing == 'unit':  # the pairs read unit vectors; the ring and the summaries keep z itself
+        z, zy = unit_vectors(z), unit_vectors(zy)
+    if mixer.pairing == 'wedge':  # the normalised b_Δ of mixer_ops.lag_mean
         dots = (zy * z).sum(-1, keepdim=True)  # z_t·z_t, then z_t·z_{t-Δ}
         zz = dots[:, :1]
         b = torch.addcmul(zy, dots / zz.clamp_min(1e-30), z, value=-1)  # 0 for z_t and before position 0
         norm = torch.linalg.vector_norm(b, dim=-1, keepdim=True) * zz.sqrt()  # ‖z_t ∧ z_{t-Δ}‖
         terms = b / norm.clamp_min(mixer.eps)  # (B, 1 + L, H, r); a b of 0 stays 0
-    else:  # unnormalised and linear pairs: the vectors themselves, without z_t's own row
+    else:  # unnormalised, unit and linear pairs: the vectors themselves, without z_t's own row
         terms = F.pad(zy[:, 1:], (0, 0, 0, 0, 1, 0))
     row = min(start, keep)  # the valid lags are those of position max(lags) from there on
     if L:  # learned weights: the softmax over the valid lags, as GrassmannMixer.lag_weights
@@ -63,6 +65,8 @@ def decode_step(mixer, h, cache):
     else:
         outer = z.unsqueeze(-1) * w.unsqueeze(-2)  # (B, 1, H, r, r)
         p = (outer - outer.mT).view(B, 1, -1).index_select(-1, tables['wedge'])  # (B, 1, H·C(r,2)): z ∧ w
+        if mixer.p_gain is not None:  # p_norm = 'rms', before both matmuls that read p
+            p = rms_norm(p.view(B, 1, H, -1), mixer.p_gain.to(p.dtype)).view(B, 1, -1)
     out = torch.add(F.linear(p.to(w_out.dtype), w_out), b_out)  # (B, 1, 2d): g, and the gate's g part
     alpha = torch.sigmoid(pre[..., Hr + L + S:] + out[..., d:])
     return torch.lerp(out[..., :d], h if h.dtype == out.dtype else h.to(out.dtype), alpha).to(h.dtype)

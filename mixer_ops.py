@@ -4,6 +4,11 @@ only what cannot be cheaply recomputed (z, w, h as the matmuls read it, g, α), 
 share with model.py. Every Function's gradient is tested against autograd's on the same forward
 (test_model.py); the equations are GRASSMANN.md's, the shapes those of GrassmannMixer.
 
+Besides them, each option's mechanics as a function GrassmannMixer.forward calls by the spec's step: the
+lag mean (steps 2-5), the partners' summaries, the convolution of z (stage 6), the unit vectors and the
+RMS norm of the other normalisations. Their plain references are the spec's loops in test_model.py
+(spec_mixer) and model.reference_pairs.
+
 Usage:
     from mixer_ops import LagMean, WedgeProject, GateMix   # model.py's GrassmannMixer calls them
 """
@@ -25,8 +30,78 @@ def matmul_input(x):
     return x.to(cast) if cast is not None and x.dtype == torch.float32 else x
 
 
+UNIT_EPS = RMS_EPS = 1e-6  # the floors of ẑ = z / max(‖z‖, ε) and of the RMS norm (GRASSMANN.md, "Other normalisations")
+
+
+def lag_mean(z_all, lags, first_valid, start=0, a=None, m=None, decay=None, eps=None):
+    """Steps 2-5 without a Plücker vector per lag. The wedge is bilinear and z_t ∧ z_t = 0, so the
+    mean of the normalised wedges z_t ∧ z_{t-Δ} is z_t ∧ w_t, w_t = mean_Δ b_Δ / ‖z_t ∧ z_{t-Δ}‖,
+    with b_Δ the part of z_{t-Δ} orthogonal to z_t; and ‖z_t ∧ z_{t-Δ}‖ = ‖z_t‖ ‖b_Δ‖ (Lagrange's
+    identity, in the form that does not cancel). Without step 4 (eps None: unnormalised, unit and
+    linear pairs) w_t = mean_Δ z_{t-Δ}. z_all (B, keep + T, H, r): the keep = max(lags) positions before
+    `start` (zeros before 0), then the T positions whose w (B, T, H, r) is returned; first_valid: the
+    first position of each lag's plane, then each partner's; a (B, T, L) weights the mean. Partners m
+    (B, T, K, H, r) are K more terms, valid from position 1; or their decays' logits `decay` (LagMean)."""
+    T = z_all.size(1) - max(lags)
+    pos = torch.arange(start, start + T, device=z_all.device)
+    valid = (pos >= torch.tensor(first_valid, device=z_all.device).view(-1, 1)).to(z_all.dtype)  # (L [+ K], T)
+    if a is None:  # the mean over the valid lags; none valid (t = 0): w = 0, so p̄ = 0
+        weights = (valid / valid.sum(0).clamp_min(1))[..., None, None, None]  # (L, T, 1, 1, 1)
+    else:
+        weights = a.permute(2, 1, 0)[..., None, None]  # (L, T, B, 1, 1)
+    # time outermost, so that each lag is a slice
+    m = None if m is None else m.permute(2, 1, 0, 3, 4).contiguous()  # (K, T, B, H, r)
+    if eps is None:  # no normalisation, so nothing to keep but z: autograd's own backward
+        return (weights * paired_vectors(z_all.transpose(0, 1), lags, m)[1]).sum(0).transpose(0, 1)
+    w = LagMean.apply(z_all.transpose(0, 1).contiguous(), weights, lags, eps ** 2, m, decay)
+    return w.transpose(0, 1)  # (B, T, H, r)
+
+
+def partner_summaries(z, logits, cache=None):
+    """The partners m_t^k = γ_t^k m_{t-1}^k + (1 - γ_t^k) z_{t-1} of z (B, T, H, r), m_0 = 0, γ = σ(logits)
+    (1 or B, 1 or T, K): (B, T, K, H, r). With a cache, z continues the positions it has seen: z_{t-1} of
+    the first new position is the ring's last (read before the ring moves on), m_{t-1} the cache's 'm'."""
+    B, T, H, r = z.shape
+    prev = z.new_zeros(B, 1, H, r) if cache is None or 'z' not in cache else cache['z'][:, -1:]
+    u = torch.cat([prev, z[:, :-1]], dim=1).view(B, T, H * r)  # z_{t-1}, 0 before position 0
+    m0 = cache.get('m') if cache is not None else None
+    m = running_summaries(u, F.logsigmoid(logits), torch.sigmoid(-logits), m0).view(B, T, -1, H, r)
+    if cache is not None:
+        cache['m'] = m[:, -1].reshape(B, -1, H * r)
+    return m
+
+
+def causal_conv(z, taps, bias, cache=None):
+    """z̃_t = Σ_j c_j ⊙ z_{t-j} + b_c for z (B, T, H, r), taps c (K, H·r), c_0 first, z_{t-j} = 0 before
+    position 0 (stage 6), as K shifted products (no conv1d), in z's dtype (float32 at least). With a
+    cache, z continues the positions it has seen, whose last K - 1 vectors z it keeps ('z_conv')."""
+    B, T, H, r = z.shape
+    K = taps.size(0)
+    past = cache.get('z_conv') if cache is not None else None
+    z_all = torch.cat([z.new_zeros(B, K - 1, H, r) if past is None else past, z], dim=1)  # (B, K - 1 + T, H, r)
+    if cache is not None:
+        cache['z_conv'] = z_all[:, T:]
+    taps = taps.to(z.dtype).view(K, H, r)
+    out = bias.to(z.dtype).view(H, r) + taps[0] * z
+    for j in range(1, K):  # tap j reads z_{t-j}
+        out = out + taps[j] * z_all[:, K - 1 - j:K - 1 - j + T]
+    return out
+
+
+def unit_vectors(x):
+    """x / max(‖x‖₂, ε) over its last dimension ('unit' pairing: each subspace's z^k, and each partner,
+    read as a unit vector before the wedge); a zero vector (before position 0) stays zero."""
+    return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(UNIT_EPS)
+
+
+def rms_norm(p, gain):
+    """γ ⊙ p / sqrt(mean_i p_i² + ε) over each subspace's coordinates, p (..., H, C), γ (H·C) (p_norm = 'rms');
+    a p of zeros (no valid lag) stays zero."""
+    return gain.view(p.shape[-2:]) * p * torch.rsqrt(p.pow(2).mean(-1, keepdim=True) + RMS_EPS)
+
+
 def lag_terms(z_all, lags, m=None):
-    """The per-lag quantities of GrassmannMixer.lag_mean, every lag at once. z_all (keep + T, B, H, r),
+    """The per-lag quantities of lag_mean, every lag at once. z_all (keep + T, B, H, r),
     time outermost, keep = max(lags); m (K, T, B, H, r), the running summaries (partners), paired with
     z_t after the lags. Returns z (T, B, H, r), z_{t-Δ} (then m) as y (L [+ K], T, B, H, r) and the
     intermediates: ‖z‖², z·y, b, ‖b‖², s = max(‖z‖²‖b‖², eps²) before the floor."""
@@ -49,7 +124,7 @@ def paired_vectors(z_all, lags, m=None):
 
 
 class LagMean(torch.autograd.Function):
-    """w_t of GrassmannMixer.lag_mean, keeping only z (and the lag weights) for backward: autograd
+    """w_t of lag_mean, keeping only z (and the lag weights) for backward: autograd
     would keep several tensors of z's size per lag. Backward recomputes the lag terms and applies the
     chain rule to them by hand (the clamps pass gradient where their input is at or above the floor,
     as torch's do). Partners come either as the summaries m themselves (kept for backward), or as the
@@ -129,7 +204,7 @@ def summaries_backward(z_all, lags, decay, m, grad_m):
 
 
 class WedgeProject(torch.autograd.Function):
-    """W_plü (z ∧ w) + b_plü through the antisymmetric form A of W_plü (GrassmannMixer.project_wedge),
+    """W_plü (z ∧ w) + b_plü through the antisymmetric form A of W_plü (GrassmannMixer.project_pairs),
     keeping z and w for backward (2r numbers per subspace and position) instead of their outer
     product (r² of them), which backward rebuilds."""
 

@@ -20,7 +20,8 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from mixer_decode import decode_step
-from mixer_ops import GateMix, LagMean, WedgeProject, matmul_input, paired_vectors, running_summaries
+from mixer_ops import (GateMix, WedgeProject, causal_conv, lag_mean, matmul_input, partner_summaries, rms_norm,
+                       unit_vectors)
 
 # -----------------------------------------------------------------------------
 
@@ -46,6 +47,8 @@ class GPTConfig:
     partners: str = 'none'  # 'none' (the paper's) | 'ema' | 'selective': running summaries of the past, paired like lags
     n_partners: int = 3  # K summaries per layer (and subspace), decays initialised at τ = 4, 16, 64, ... (4^k)
     pairing: str = 'wedge'  # 'wedge' (the paper's) | 'unnormalised': z_t ∧ z_{t-Δ} as is | 'linear': [z_t; w̄_t], no pairing
+    #                         | 'unit': ẑ_t ∧ ẑ_{t-Δ} of unit vectors, no step 4 (GRASSMANN.md, "Other normalisations")
+    p_norm: str = 'none'  # 'rms': each subspace's p̄_t through an RMS norm with a learned gain, after step 5
     attn_window: int = 0  # attention reads the last attn_window positions and its own (0: the whole context)
     attn_layers: tuple = ()  # a hybrid (stage 6): these blocks of a Grassmann model use causal attention instead
     z_conv: int = 0  # K > 0: a causal depthwise convolution of width K on the reduced vectors z (stage 6)
@@ -59,7 +62,7 @@ class GPTConfig:
         self.lags, self.attn_layers = tuple(self.lags), tuple(self.attn_layers)  # configs and checkpoints may hand us lists
         choices = dict(mixer=('grassmann', 'attention'), norm=('post', 'pre'), lag_schedule=('all', 'layer'),
                        lag_weights=('mean', 'learned'), init=('normal', 'torch'), partners=('none', 'ema', 'selective'),
-                       pairing=('wedge', 'unnormalised', 'linear'))
+                       pairing=('wedge', 'unnormalised', 'linear', 'unit'), p_norm=('none', 'rms'))
         for field, allowed in choices.items():
             if getattr(self, field) not in allowed:
                 raise ValueError(f"GPTConfig.{field}={getattr(self, field)!r}: allowed values are {allowed}")
@@ -76,6 +79,9 @@ class GPTConfig:
         if self.z_conv < 0 or self.z_conv and self.mixer != 'grassmann':
             raise ValueError(f"GPTConfig.z_conv={self.z_conv}: allowed values are 0 (off) or a width >= 1, with the Grassmann "
                              "mixer (it convolves the reduced vectors)")
+        if self.p_norm != 'none' and (self.mixer != 'grassmann' or self.pairing == 'linear'):
+            raise ValueError(f"GPTConfig.p_norm={self.p_norm!r} normalises the Grassmann mixer's Plücker coordinates, which "
+                             f"{'attention' if self.mixer != 'grassmann' else 'linear pairs'} has not: leave p_norm='none'")
         if self.attn_window < 0:
             raise ValueError(f"GPTConfig.attn_window={self.attn_window}: allowed values are 0 (the whole context) or a window >= 1")
         if self.n_head < 1 or self.n_embd % self.n_head != 0:
@@ -160,14 +166,14 @@ def float32_at_least(x):
 
 class GrassmannMixer(nn.Module):
     """h_mix_t = α_t ⊙ h_t + (1 - α_t) ⊙ g_t, where g_t reads the planes span(z_t, z_{t-Δ}) in Gr(2, r).
-    forward() runs GRASSMANN.md's steps on mixer_ops' lean Functions; reference=True runs them as the
-    spec writes them (reference_pairs); one position after those of a cache runs mixer_decode.py."""
+    forward() runs GRASSMANN.md's steps on mixer_ops' functions; reference=True runs them as the spec
+    writes them (reference_pairs); one position after those of a cache runs mixer_decode.py."""
 
     def __init__(self, config, lags):
         super().__init__()
         r, H, d = config.reduced_dim, config.n_subspaces, config.n_embd
         self.lags, self.eps, self.n_subspaces, self.reduced_dim = tuple(lags), config.plucker_eps, H, r
-        self.pairing = config.pairing  # 'wedge' (the paper's) | 'unnormalised' | 'linear' (stage-5 controls)
+        self.pairing = config.pairing  # 'wedge' (the paper's) | 'unnormalised' | 'linear' | 'unit' (stages 5, 6)
         features = 2 * r if self.pairing == 'linear' else r * (r - 1) // 2  # per subspace: [z_t; w̄_t], or C(r,2) coordinates
         self.reduce = nn.Linear(d, H * r, bias=config.bias)  # step 1: W_red, H vectors z_t^k of r numbers
         self.project = nn.Linear(H * features, d, bias=config.bias)  # step 6: W_plü (W_lin for linear pairs)
@@ -187,6 +193,8 @@ class GrassmannMixer(nn.Module):
         self.conv_taps = nn.Parameter(F.one_hot(torch.zeros(H * r, dtype=torch.long), config.z_conv).T.float()) \
             if config.z_conv else None  # c: (K, H·r), c_0 first
         self.conv_bias = nn.Parameter(torch.zeros(H * r)) if config.z_conv else None  # b_c
+        # p_norm = 'rms': γ^k of each subspace's RMS norm of p̄_t, initialised to 1; a gain (one dimension: no weight decay)
+        self.p_gain = nn.Parameter(torch.ones(H * features)) if config.p_norm == 'rms' else None
 
     @torch.no_grad()
     def init_partners(self):
@@ -205,13 +213,13 @@ class GrassmannMixer(nn.Module):
         hc = h if reference else matmul_input(h)  # (B, T, d), read by every matmul on h
         z = float32_at_least(self.reduce(hc)).view(B, T, self.n_subspaces, -1)  # step 1: (B, T, H, r)
         if self.conv_taps is not None:  # every later step reads z̃
-            z = self.convolve(z, cache)
+            z = causal_conv(z, self.conv_taps, self.conv_bias, cache)
         start = cache.get('n', 0) if cache is not None else 0
         a = self.lag_weights(hc, start)  # step 5's weights (B, T, L [+ K]), or None for the plain mean
         # the partners: m (B, T, K, H, r); in training the wedge's LagMean computes them from their decays
         # instead, to recompute them in backward rather than keep them
         decay = self.decay_of(hc) if self.n_partners and cache is None and self.pairing == 'wedge' and not reference else None
-        m = self.summaries(z, hc, cache) if decay is None else None
+        m = partner_summaries(z, self.decay_of(hc), cache) if self.n_partners and decay is None else None
         if reference:  # steps 2-6 as the spec writes them, then 7-8
             g = self.project(reference_pairs(self, z, a, m).to(h.dtype))  # (B, T, d)
             alpha = torch.sigmoid(self.gate(torch.cat([h, g.to(h.dtype)], dim=-1)))
@@ -219,26 +227,13 @@ class GrassmannMixer(nn.Module):
         keep = max(self.lags)
         past = cache.get('z') if cache is not None else None  # the ring of the last max(lags) z of a cache
         z_all = torch.cat([z.new_zeros(B, keep, *z.shape[2:]) if past is None else past, z], dim=1)  # zeros before 0
-        w = self.lag_mean(z_all, start, a, m, decay)  # steps 2-5: p̄_t = z_t ∧ w_t, (B, T, H, r)
-        if cache is not None:
+        if cache is not None:  # the ring keeps z itself: the partners summarise it
             cache['z'], cache['n'] = z_all[:, -keep:], start + T
+        if self.pairing == 'unit':  # step 3 reads unit vectors, step 4 is skipped
+            z, z_all, m = unit_vectors(z), unit_vectors(z_all), None if m is None else unit_vectors(m)
+        w = self.lag_mean(z_all, start, a, m, decay)  # steps 2-5: p̄_t = z_t ∧ w_t, (B, T, H, r)
         g = self.project_pairs(z, w)  # step 6: (B, T, d)
         return GateMix.apply(h, hc, g, self.gate.weight, self.gate.bias)  # steps 7-8
-
-    def convolve(self, z, cache=None):
-        """z̃_t = Σ_j c_j ⊙ z_{t-j} + b_c for z (B, T, H, r), z_{t-j} = 0 before position 0 (stage 6). With a
-        cache, z continues the positions it has seen, whose last K - 1 vectors z it keeps ('z_conv')."""
-        B, T, H, r = z.shape
-        K = self.conv_taps.size(0)
-        past = cache.get('z_conv') if cache is not None else None
-        z_all = torch.cat([z.new_zeros(B, K - 1, H, r) if past is None else past, z], dim=1)  # (B, K - 1 + T, H, r)
-        if cache is not None:
-            cache['z_conv'] = z_all[:, T:]
-        taps = self.conv_taps.to(z.dtype).view(K, H, r)
-        out = self.conv_bias.to(z.dtype).view(H, r) + taps[0] * z
-        for j in range(1, K):  # tap j reads z_{t-j}
-            out = out + taps[j] * z_all[:, K - 1 - j:K - 1 - j + T]
-        return out
 
     def lag_weights(self, h, start=0):
         """Learned lag weights a_t = softmax over the lags (and partners) valid at t of W_lag h_t + b_lag,
@@ -252,35 +247,20 @@ class GrassmannMixer(nn.Module):
         return a * valid
 
     def lag_mean(self, z_all, start=0, a=None, m=None, decay=None):
-        """Steps 2-5 without a Plücker vector per lag. The wedge is bilinear and z_t ∧ z_t = 0, so the
-        mean of the normalised wedges z_t ∧ z_{t-Δ} is z_t ∧ w_t, w_t = mean_Δ b_Δ / ‖z_t ∧ z_{t-Δ}‖,
-        with b_Δ the part of z_{t-Δ} orthogonal to z_t; and ‖z_t ∧ z_{t-Δ}‖ = ‖z_t‖ ‖b_Δ‖ (Lagrange's
-        identity, in the form that does not cancel). Unnormalised and linear pairs: w_t = mean_Δ z_{t-Δ}.
-        z_all (B, keep + T, H, r): the keep = max(lags) positions before `start` (zeros before 0), then
-        the T positions whose w (B, T, H, r) is returned; a (B, T, L) weights the mean. Partners m (B, T,
-        K, H, r) are K more terms, valid from position 1; or their decays' logits `decay` (see LagMean)."""
-        T = z_all.size(1) - max(self.lags)
-        pos = torch.arange(start, start + T, device=z_all.device)
-        valid = (pos >= torch.tensor(self.first_valid, device=z_all.device).view(-1, 1)).to(z_all.dtype)  # (L [+ K], T)
-        if a is None:  # the mean over the valid lags; none valid (t = 0): w = 0, so p̄ = 0
-            weights = (valid / valid.sum(0).clamp_min(1))[..., None, None, None]  # (L, T, 1, 1, 1)
-        else:
-            weights = a.permute(2, 1, 0)[..., None, None]  # (L, T, B, 1, 1)
-        # time outermost, so that each lag is a slice
-        m = None if m is None else m.permute(2, 1, 0, 3, 4).contiguous()  # (K, T, B, H, r)
-        if self.pairing != 'wedge':  # no normalisation, so nothing to keep but z: autograd's own backward
-            return (weights * paired_vectors(z_all.transpose(0, 1), self.lags, m)[1]).sum(0).transpose(0, 1)
-        w = LagMean.apply(z_all.transpose(0, 1).contiguous(), weights, self.lags, self.eps ** 2, m, decay)
-        return w.transpose(0, 1)  # (B, T, H, r)
+        """w_t (B, T, H, r) of steps 2-5, p̄_t = z_t ∧ w_t (mixer_ops.lag_mean); step 4 for the wedge only."""
+        return lag_mean(z_all, self.lags, self.first_valid, start, a, m, decay, self.eps if self.pairing == 'wedge' else None)
 
     def project_pairs(self, z, w):
         """Step 6 for z, w (B, T, H, r): W_plü [z^1 ∧ w^1; ...; z^H ∧ w^H] + b_plü, or, for linear pairs,
         W_lin [z^1; w^1; ...; z^H; w^H] + b_lin. For many tokens the wedge needs no Plücker vector: with
         A the antisymmetric (d, H, r, r) form of W_plü, W_plü (z ∧ w) = Σ_kij A_kij z_ki w_kj, one matmul
-        over the outer products z^k ⊗ w^k (WedgeProject). For a few tokens, building A would cost more."""
+        over the outer products z^k ⊗ w^k (WedgeProject). For a few tokens, building A would cost more;
+        the RMS norm (p_norm = 'rms') reads the Plücker vector itself."""
         dtype, r = self.reduce.weight.dtype, z.size(-1)
         if self.pairing == 'linear':
             return self.project(torch.cat([z, w], dim=-1).flatten(-2).to(dtype))
+        if self.p_gain is not None:
+            return self.project(rms_norm(plucker(z, w), self.p_gain).flatten(-2).to(dtype))
         if z.shape[:-2].numel() <= r * r:
             return self.project(plucker(z, w).flatten(-2).to(dtype))
         return WedgeProject.apply(z, w, self.project.weight, self.project.bias)
@@ -289,38 +269,27 @@ class GrassmannMixer(nn.Module):
         """The logits of the partners' decays, γ = σ(logits): θ (1, 1, K), or W_γ h_t + b_γ (B, T, K)."""
         return float32_at_least(self.decay_logits.view(1, 1, -1) if self.decay is None else self.decay(hc))
 
-    def summaries(self, z, hc, cache=None):
-        """The partners m_t^k = γ_t^k m_{t-1}^k + (1 - γ_t^k) z_{t-1} of z (B, T, H, r), m_0 = 0: (B, T, K, H, r),
-        or None without partners. With a cache, z continues the positions it has seen: z_{t-1} of the
-        first new position is the ring's last, m_{t-1} the cache's 'm'."""
-        if self.partners == 'none':
-            return None
-        B, T, H, r = z.shape
-        logits = self.decay_of(hc)
-        prev = z.new_zeros(B, 1, H, r) if cache is None or 'z' not in cache else cache['z'][:, -1:]
-        u = torch.cat([prev, z[:, :-1]], dim=1).view(B, T, H * r)  # z_{t-1}, 0 before position 0
-        m0 = cache.get('m') if cache is not None else None
-        m = running_summaries(u, F.logsigmoid(logits), torch.sigmoid(-logits), m0).view(B, T, -1, H, r)
-        if cache is not None:
-            cache['m'] = m[:, -1].reshape(B, -1, H * r)
-        return m
-
 
 def plucker_mean(mixer, z):
     """p̄_t of step 5 for z (B, T, H, r) as the mixer computes it, the single wedge z_t ∧ w_t: (B, T, H·C(r,2)).
     The lags' planes only: partners need h (their decays), which the mixer's forward() has."""
     if mixer.n_partners or mixer.pairing == 'linear':
         raise ValueError("plucker_mean reads the lags' planes only; with partners or linear pairs call the mixer itself")
+    z = unit_vectors(z) if mixer.pairing == 'unit' else z
     return plucker(z, mixer.lag_mean(F.pad(z, (0, 0, 0, 0, max(mixer.lags), 0)))).flatten(-2)
 
 
 def reference_pairs(mixer, z, a=None, m=None):
     """Steps 2-5 as GRASSMANN.md writes them, one lag (or partner m, (B, T, K, H, r)) and subspace at a
-    time: the normalised Plücker vector (unnormalised pairs: as it is; linear pairs: the other vector
-    itself), then their mean (or their sum weighted by a), beside z_t for linear pairs; the subspaces
-    concatenated: (B, T, H·features)."""
+    time: the normalised Plücker vector (unnormalised pairs: as it is; unit pairs: that of the two unit
+    vectors; linear pairs: the other vector itself), then their mean (or their sum weighted by a),
+    beside z_t for linear pairs; with p_norm = 'rms' each subspace's mean through its RMS norm; the
+    subspaces concatenated: (B, T, H·features)."""
     B, T, H, r = z.shape
     linear = mixer.pairing == 'linear'
+    if mixer.pairing == 'unit':  # ẑ = z / max(‖z‖, ε) = z / sqrt(max(‖z‖², ε²)), each subspace's vector (and partner)
+        z = z / z.pow(2).sum(-1, keepdim=True).clamp_min(1e-12).sqrt()
+        m = None if m is None else m / m.pow(2).sum(-1, keepdim=True).clamp_min(1e-12).sqrt()
     others = [(lag, z[:, :T - lag]) for lag in mixer.lags] + [(1, m[:, 1:, k]) for k in range(0 if m is None else m.size(2))]
     total = z.new_zeros(B, T, H, r if linear else r * (r - 1) // 2)
     count = torch.zeros(T, 1, 1, device=z.device)
@@ -334,6 +303,8 @@ def reference_pairs(mixer, z, a=None, m=None):
         total = total + (p if a is None else a[..., k, None, None] * p)
         count[first:] += 1
     mean = total / count.clamp_min(1) if a is None else total
+    if mixer.p_gain is not None:  # p̄^k ← γ^k ⊙ p̄^k / sqrt(mean_i (p̄^k_i)² + ε)
+        mean = mixer.p_gain.view(H, -1) * mean / (mean.pow(2).mean(-1, keepdim=True) + 1e-6).sqrt()
     return (torch.cat([z, mean], dim=-1) if linear else mean).flatten(-2)
 
 

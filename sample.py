@@ -44,7 +44,7 @@ incremental = True
 stream = False  # print each token as it is sampled (with num_samples=1 reads best)
 compile = False  # torch.compile the decoding (the first sample includes compiling)
 compile_backend = 'inductor'  # torch.compile's backend ('aot_eager': traced, no C++ compiler needed)
-trust_checkpoint = False  # load a checkpoint holding Python objects (train.py's before issue 29): only one you know
+trust_checkpoint = False  # load a checkpoint holding Python objects (train.py's before 2026-12-06): only one you know
 # -----------------------------------------------------------------------------
 config_keys = [k for k, v in globals().items() if not k.startswith('_') and isinstance(v, (int, float, bool, str, tuple, type(None)))]
 try:

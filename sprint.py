@@ -48,24 +48,33 @@ ROOT = os.path.dirname(os.path.abspath(__file__))  # scripts and configs; data/ 
 # the paper's 6-layer pair: what the preflight compiles and checks on the device
 PREFLIGHT = ('paper_attention_l6', 'paper_grassmann_l6')
 # (config, seed) in priority order, seeds 42-44 of each; a config may be several files joined by '+', read
-# in that order (a model, then a change to its recipe). Done (results/gpu/, <unk> spelled out as four
-# WordPieces): the paper's pair, the seed reproduction's Grassmann model (study/grassmann_post_all) and
-# study/grassmann_pre_all_learned. Next, in the units with one token per <unk> (prepare.py today): those
-# four models again, then the seed reproduction's own recipe for both models (fp16 with a grad scaler,
-# as it ran; config/seed/)
+# in that order (a model, then a change to its recipe). First, stage 7's four arms in honest units (one token
+# per <unk>), each arm's file alone: the paper's 30 epochs, evaluated once per epoch, no early stopping, so
+# that a GPU run checks the CPU's early-stopped numbers (results/stage7/)
+STAGE7 = ('study/attention_post', 'study/grassmann_pre_all_learned_sub4_unnormalised',
+          'study/grassmann_pre_all_learned_sub4_unnormalised+stage6/attn3', 'study/grassmann_pre_all_learned_sub4')
+# Done (results/gpu/, <unk> spelled out as four WordPieces): the paper's pair, the seed reproduction's
+# Grassmann model (study/grassmann_post_all) and study/grassmann_pre_all_learned. Next, in honest units:
+# those four models again, then the seed reproduction's own recipe for both models (fp16 with a grad
+# scaler, as it ran; config/seed/)
 PRIORITY = ('paper_attention_l6', 'paper_grassmann_l6', 'study/grassmann_post_all', 'study/grassmann_pre_all_learned',
             'seed/attention', 'seed/grassmann')
-# Then stage 4's regularisation grid (issue 23): post-norm attention and the best Grassmann arm so far at
-# dropout 0.1, 0.2 and 0.3, seed 42; once those six are committed under TUNED_DIR (the new units' GPU runs),
-# seeds 43 and 44 of each model at its own best dropout (tuned_runs() reads them; seeds 43, 44 wait till then)
+# Then stage 4's regularisation grid: post-norm attention and the best Grassmann arm so far at dropout 0.1,
+# 0.2 and 0.3, seed 42; once those six are committed under TUNED_DIR (the new units' GPU runs), seeds 43 and
+# 44 of each model at its own best dropout (tuned_runs() reads them; seeds 43, 44 wait till then)
 TUNED, DROPOUTS = ('study/attention_post', 'study/grassmann_pre_all_learned_sub4'), ('0.1', '0.2', '0.3')
 TUNED_DIR = os.path.join(ROOT, 'results', 'gpu', 'unk-one-token', 'runs')
-RUNS = [(c, s) for s in (42, 43, 44) for c in PRIORITY] + [(f'{c}+tuned/dropout{p}', 42) for p in DROPOUTS for c in TUNED]
-# Then stage 5's tuned comparison (issue 28): each of LR_MODELS at the peak learning rate whose one-epoch CPU run
-# (seed 42, in STAGE5_RUNS) had the best validation perplexity, 30 epochs, seeds 42-44 (lr_tuned_runs() reads
-# them; nothing until every LRS of a model has a run there, a diverged one counting as the worst)
-LR_MODELS, LRS = ('study/attention_post', 'study/grassmann_pre_all_learned_sub4_selective'), ('5e-4', '1e-3', '2e-3', '3e-3')
-STAGE5_RUNS = os.path.join(ROOT, 'results', 'stage5', 'runs')
+RUNS = ([(c, s) for s in (42, 43, 44) for c in STAGE7] + [(c, s) for s in (42, 43, 44) for c in PRIORITY]
+        + [(f'{c}+tuned/dropout{p}', 42) for p in DROPOUTS for c in TUNED])
+# Then each model at its own learning rate: each of LR_MODELS (stage 6's arm name: its config) at the peak
+# learning rate whose one-epoch float32 CPU run of stage 6 (e) (seed 42, in LR_RUNS) had the best validation
+# perplexity, 30 epochs, seeds 42-44 (lr_tuned_runs() reads them; nothing until every LRS of a model has a
+# run there, a diverged one counting as the worst)
+LR_MODELS = {'attention_post': 'study/attention_post',
+             'grassmann_pre_all_learned_sub4_unnormalised': 'study/grassmann_pre_all_learned_sub4_unnormalised',
+             'grassmann_pre_all_learned_sub4_unnormalised_attn3': 'study/grassmann_pre_all_learned_sub4_unnormalised+stage6/attn3'}
+LRS = ('5e-4', '1e-3', '2e-3', '3e-3')
+LR_RUNS = os.path.join(ROOT, 'results', 'stage6', 'runs')
 # sha256 of epoch 0's block order (seed 42) as a CPU computes it, by number of training blocks
 ORDER_SHA256 = {18547: '02dc8e13a7e6a48263b6a649673992b2fafd33e5bfc4ccd1916efe018d45ca4d',  # wikitext2_bert, block 128, <unk> spelled out
                 17277: 'e8a28e5238f5d5eba263eab04770597da87700947ecad5d36d60e20e598eff56'}  # the same, one token per <unk>
@@ -99,14 +108,14 @@ def tuned_runs(runs_dir=TUNED_DIR):
     return runs
 
 
-def lr_tuned_runs(runs_dir=STAGE5_RUNS):
-    """Seeds 42-44 of each LR_MODELS model at its best learning rate of stage 5 (make stage5's run names:
+def lr_tuned_runs(runs_dir=LR_RUNS):
+    """Seeds 42-44 of each LR_MODELS model at its best learning rate of stage 6 (e) (make stage6's run names:
     ARM-seed42 at 1e-3, ARM_lrLR-seed42 otherwise; a folder with a 'diverged' file counts as infinite)."""
     runs = []
-    for c in LR_MODELS:
+    for name, c in LR_MODELS.items():
         best = {}
         for lr in LRS:
-            folder = os.path.join(runs_dir, f"{c.split('/')[-1]}{'' if lr == '1e-3' else '_lr' + lr}-seed42")
+            folder = os.path.join(runs_dir, f"{name}{'' if lr == '1e-3' else '_lr' + lr}-seed42")
             results = json.load(open(os.path.join(folder, 'results.json'))) if os.path.exists(os.path.join(folder, 'results.json')) else {}
             if results.get('completed'):
                 best[lr] = results['best']['val_ppl']
@@ -114,7 +123,7 @@ def lr_tuned_runs(runs_dir=STAGE5_RUNS):
                 best[lr] = float('inf')
         if len(best) == len(LRS):
             lr = min(best, key=best.get)
-            runs += [(c if lr == '1e-3' else f'{c}+stage5/lr{lr}', s) for s in (42, 43, 44)]
+            runs += [(c if lr == '1e-3' else f'{c}+stage6/lr{lr}', s) for s in (42, 43, 44)]
     return runs
 
 

@@ -6,6 +6,7 @@ Usage: python -m pytest -q test_bench.py
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -35,8 +36,10 @@ def test_bench_writes_rows_table_and_plot(tmp_path):
     whats = ('train_step', 'forward', 'mixer_fwd', 'mixer_fwdbwd')
     assert sorted((r['mixer'], r['seq_len'], r['what']) for r in rows) == sorted(
         (m, T, w) for m in ('attention', 'grassmann') for T in (16, 32) for w in whats)
+    head = subprocess.run(['git', '-C', ROOT, 'rev-parse', 'HEAD'], capture_output=True, text=True).stdout.strip()
     for r in rows:
         assert r['batch_size'] * r['seq_len'] == 64
+        assert r['commit']['commit'] == head and re.fullmatch(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+', r['time'])  # what made the row, when
         # 64 tokens a call (the command line's), in r['ms'] milliseconds; each call ran twice (first + 1 repeat)
         assert r['tokens_per_s'] == pytest.approx(64 / (r['ms'] / 1000), rel=1e-9)
         assert 0 < 2 * r['ms'] / 1000 < wall

@@ -269,6 +269,13 @@ def test_compare_says_whether_a_run_repeats_another(tmp_path):
     assert 'the runs differ in: learning_rate 0.001 -> 0.002' in p.stdout  # a key not recorded: train.py's default
     p = compare(tmp_path / 'again', tmp_path / 'close', '--reproduces', tmp_path / 'ref', check=False)
     assert p.returncode != 0 and 'compares one complete run with it' in p.stderr
+    # another CPU model in float32 (make stage6-machine): within a fraction of the reference, not to two decimals
+    fake_run(tmp_path / 'near', 'attention', 42, [300, 205.674 * 1.004], 190)
+    fake_run(tmp_path / 'far', 'attention', 42, [300, 205.674 * 0.994], 190, attn_layers=[])  # [] is the default ()
+    p = compare(tmp_path / 'near', '--reproduces', tmp_path / 'ref', '--within', '0.005')
+    assert 'best val ppl 205.67 -> 206.50: +0.400%, within 0.5%' in p.stdout
+    p = compare(tmp_path / 'far', '--reproduces', tmp_path / 'ref', '--within', '0.005', check=False)
+    assert p.returncode == 1 and '-0.600%, NOT within 0.5%' in p.stdout and 'differ in' not in p.stdout
     p = compare(tmp_path / 'again', check=False)
     assert p.returncode != 0 and '--out is required' in p.stderr
 

@@ -177,7 +177,17 @@ def test_a_full_disk_stops_prepare_in_one_line_and_keeps_the_prepared_folder(pre
     assert {f: sha(out / f) for f in os.listdir(out)} == before
 
 
+def test_a_full_disk_before_the_first_checkpoint_says_to_run_again(workdir, tmp_path):
+    """Nothing to resume from: the advice is the command itself again, not --init_from=resume."""
+    out = workdir / 'out-full-disk-first'
+    p = faulty_run(workdir, tmp_path, 'full', 'last.pt', 1, *COMMON, f'--out_dir={out.name}', '--max_iters=12')
+    assert p.returncode != 0 and 'Traceback' not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert 'No checkpoint was written yet: free some space, then run the same command again' in p.stderr, p.stderr
+    assert '--init_from=resume' not in p.stderr and not (out / 'last.pt').exists()
+
+
 @pytest.mark.parametrize('damage, said', [
+    ('missing vocab.txt', 'vocab.txt not found, which data/broken/meta.json names as its vocabulary'),
     ('missing val.bin', 'val.bin not found'),
     ('train.bin cut short', 'train.bin holds 1,000 bytes (500 tokens), but data/broken/meta.json says'),
     ('train.bin cut mid-token', 'train.bin holds 1,001 bytes, not whole 2-byte token ids'),
@@ -192,6 +202,8 @@ def test_a_broken_data_folder_is_named_before_anything_trains(workdir, damage, s
     shutil.copytree(workdir / 'data' / 'slice', data)
     if damage == 'missing val.bin':
         (data / 'val.bin').unlink()
+    elif damage == 'missing vocab.txt':
+        (data / 'vocab.txt').unlink()
     elif damage.startswith('train.bin cut'):
         (data / 'train.bin').write_bytes((data / 'train.bin').read_bytes()[:1000 + damage.endswith('mid-token')])
     elif damage == 'val.bin of another preparation':

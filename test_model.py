@@ -30,9 +30,12 @@ CONTROLS = [dict(pairing='unnormalised'), dict(pairing='linear'),
 # stage 6: a short causal convolution of the reduced vectors, alone and with the rest
 CONV = [dict(z_conv=4), dict(z_conv=1), dict(z_conv=3, partners='selective', n_subspaces=2, lag_weights='learned'),
         dict(z_conv=2, pairing='linear', partners='ema', lag_weights='learned'), dict(z_conv=4, pairing='unnormalised')]
+# the other normalisations: unit vectors before the wedge, an RMS norm after the mean, with the rest
+OTHER_NORMS = [dict(pairing='unit'), dict(pairing='unnormalised', p_norm='rms'),
+               dict(pairing='unit', p_norm='rms', partners='selective', n_subspaces=2, lag_weights='learned')]
 # every variant of the mixer: what holds for any of them (causality, the fast mixer against the spec and the
 # reference, decoding) is checked on each; a new variant adds its own list here (docs/variants.md)
-EVERY = VARIANTS + PARTNERS + CONTROLS + CONV
+EVERY = VARIANTS + PARTNERS + CONTROLS + CONV + OTHER_NORMS
 
 
 def tiny(**kw):
@@ -197,7 +200,8 @@ def spec_mixer(mixer, h, H=1, learned=False, pairing='wedge'):
     m_t^k = γ_t^k m_{t-1}^k + (1 - γ_t^k) z_{t-1}, m_0 = 0, γ = σ(θ) or σ(W_γ h_t + b_γ), each plane
     span(z_t, m_t^k) one more term of step 5 from t = 1 on (logit row L + k). Stage-5 pairings:
     'unnormalised' skips step 4; 'linear' averages the other vectors themselves (0 where none is
-    valid) and projects [z_t^1; w̄_t^1; ...; z_t^H; w̄_t^H]."""
+    valid) and projects [z_t^1; w̄_t^1; ...; z_t^H; w̄_t^H]. The other normalisations: 'unit' reads both
+    vectors of each pair as unit vectors and skips step 4; p_norm = 'rms' scales each subspace's p̄."""
     r = mixer.reduce.out_features // H
     B, T, _ = h.shape
     K, L = mixer.n_partners, len(mixer.lags)
@@ -229,10 +233,16 @@ def spec_mixer(mixer, h, H=1, learned=False, pairing='wedge'):
                 if pairing == 'linear':
                     pbar = pbar + weight[:, v:v + 1] * other
                     continue
-                p = plucker(z[:, t], other)
+                zt = z[:, t]
+                if pairing == 'unit':  # both vectors of the pair as unit vectors: ẑ = z / max(‖z‖₂, 1e-6)
+                    zt, other = (x / torch.sqrt((x * x).sum(-1, keepdim=True)).clamp_min(1e-6) for x in (zt, other))
+                p = plucker(zt, other)
                 if pairing == 'wedge':
                     p = p / p.norm(dim=-1, keepdim=True).clamp_min(mixer.eps)
                 pbar = pbar + weight[:, v:v + 1] * p
+            if mixer.p_gain is not None:  # p_norm = 'rms': γ^k ⊙ p̄^k / sqrt(mean_i (p̄_i^k)² + 1e-6)
+                C = pbar.size(-1)
+                pbar = mixer.p_gain[k * C:(k + 1) * C] * pbar / torch.sqrt((pbar * pbar).mean(-1, keepdim=True) + 1e-6)
             pbars += [z[:, t], pbar] if pairing == 'linear' else [pbar]
         g = mixer.project(torch.cat(pbars, dim=-1))
         alpha = torch.sigmoid(mixer.gate(torch.cat([h[:, t], g], -1)))
@@ -249,6 +259,8 @@ def test_mixer_matches_spec_written_out(schedule, variant):
     for m in mixer.modules():  # non-zero biases, so that a misplaced bias shows
         if isinstance(m, torch.nn.Linear):
             torch.nn.init.normal_(m.bias, std=0.5)
+    if mixer.p_gain is not None:  # and gains other than their initial 1
+        torch.nn.init.normal_(mixer.p_gain, mean=1.0, std=0.5)
     h = torch.randn(2, 24, 32, dtype=torch.float64)
     expected = spec_mixer(mixer, h, cfg.n_subspaces, cfg.lag_weights == 'learned', cfg.pairing)
     torch.testing.assert_close(mixer(h), expected)
@@ -576,7 +588,8 @@ def test_partners_decays_start_at_their_time_scales(init, partners):
             assert abs(std - (0.02 if init == 'normal' else 1 / math.sqrt(3 * 256))) < 0.003, std
 
 @pytest.mark.parametrize('mixer, variant', [('attention', {})] + [('grassmann', v) for v in VARIANTS + PARTNERS + CONTROLS + CONV[:3]
-                                                                  + [dict(attn_layers=(1,)), dict(attn_layers=(0,), z_conv=4)]])
+                                                                  + [dict(attn_layers=(1,)), dict(attn_layers=(0,), z_conv=4)]
+                                                                  + OTHER_NORMS])
 def test_flops_per_token_counts_every_matmul(mixer, variant):
     model = tiny(mixer=mixer, n_layer=3, **variant)
     B, T = 2, 40  # B·T > r², so the mixer takes its outer-product path
@@ -592,14 +605,17 @@ def test_flops_per_token_counts_every_matmul(mixer, variant):
         # the fast mixer feeds W_plü the r² outer product instead of the C(r,2) Plücker vector: FLOPs
         # count the architecture's work, not that implementation's extra inputs
         # (linear pairs feed W_lin their 2r inputs as they are)
-        matmul_fwd -= 0 if cfg.pairing == 'linear' else 2 * H * (r * r - pairs) * cfg.n_embd * n_grassmann
+        # (linear pairs feed W_lin their 2r inputs as they are, and the RMS norm reads the Plücker vector itself)
+        matmul_fwd -= 0 if cfg.pairing == 'linear' or cfg.p_norm == 'rms' else 2 * H * (r * r - pairs) * cfg.n_embd * n_grassmann
         # the Plücker terms are not matmuls, so the counter cannot see them: the wedge, then per lag (and
         # partner, which costs what a lag does) a dot and an axpy, or (without normalisation) an axpy only
         K = cfg.n_partners if cfg.partners != 'none' else 0
-        per_lag = {'wedge': 4 * r, 'unnormalised': 2 * r, 'linear': 2 * r}[cfg.pairing]
+        per_lag = {'wedge': 4 * r, 'unnormalised': 2 * r, 'linear': 2 * r, 'unit': 2 * r}[cfg.pairing]
         wedge = 0 if cfg.pairing == 'linear' else 3 * pairs
-        # and the convolution of z, a multiply-add per tap and channel
-        elementwise = 3 * H * (wedge + per_lag * (len(cfg.lags) + K) + 2 * cfg.z_conv * r) * n_grassmann
+        # the convolution of z, a multiply-add per tap and channel; unit vectors: a dot and a division per vector
+        # normalised (z_t and each partner); the RMS norm: squares summed, a scale and a gain per coordinate
+        other = (3 * r * (1 + K) if cfg.pairing == 'unit' else 0) + (4 * pairs if cfg.p_norm == 'rms' else 0)
+        elementwise = 3 * H * (wedge + per_lag * (len(cfg.lags) + K) + 2 * cfg.z_conv * r + other) * n_grassmann
     assert flops_per_token(model.config, T) == 3 * matmul_fwd + elementwise
 
 # -----------------------------------------------------------------------------
@@ -690,6 +706,7 @@ def test_optimizer_decays_every_parameter_in_the_seed_recipe():
     ('reduced_dim', 1), ('lag_schedule', 'random'), ('vocab_size', 'abc'), ('n_layer', 2.5), ('n_embd', True),
     ('n_subspaces', 0), ('lag_weights', 'attention'), ('init', 'xavier'), ('partners', 'lstm'), ('n_partners', 0),
     ('attn_layers', (6,)), ('attn_layers', (-1,)), ('attn_layers', (1.5,)), ('z_conv', -1), ('z_conv', 2.0),
+    ('pairing', 'sphere'), ('p_norm', 'layer'),
 ])
 def test_bad_config_values_raise_a_clear_error(field, value):
     with pytest.raises(ValueError, match=field):
@@ -1003,6 +1020,49 @@ def test_control_parameter_counts_match_the_spec(variant, total):
         assert sum(p.numel() for m in (mixer.reduce, mixer.project) for p in m.parameters()) == 138_676
 
 
+@pytest.mark.parametrize('variant, total', [
+    # the sub4 arm with unit vectors: the same parameters
+    (dict(pairing='unit'), 12_641_188),
+    # the unnormalised sub4 arm with an RMS norm: a gain per subspace and coordinate, H·C(r,2) = 480 per layer
+    (dict(pairing='unnormalised', p_norm='rms'), 12_641_188 + 6 * 480),
+])
+def test_other_normalisation_parameter_counts_match_the_spec(variant, total):
+    sub4 = dict(n_subspaces=4, reduced_dim=16, lag_weights='learned', norm='pre')
+    model = GPT(GPTConfig(vocab_size=30522, **sub4, **variant))
+    assert model.num_params() == total
+    if variant.get('p_norm') == 'rms':  # γ starts at 1 and takes no weight decay (a gain, like LayerNorm's)
+        gains = [m.mixer.p_gain for m in model.transformer.h]
+        assert all(torch.equal(g, torch.ones(480)) for g in gains)
+        groups = model.configure_optimizers(0.01, 1e-3, (0.9, 0.999), 'cpu').param_groups
+        undecayed = {id(p) for g in groups if g['weight_decay'] == 0 for p in g['params']}
+        assert all(id(g) in undecayed for g in gains)
+
+
+def test_other_normalisations_are_refused_where_there_is_nothing_to_normalise():
+    for kw, what in ((dict(mixer='attention'), 'attention'), (dict(pairing='linear'), 'linear pairs')):
+        with pytest.raises(ValueError, match=f"p_norm='rms' normalises the Grassmann mixer's Plücker coordinates, which {what}"):
+            GPTConfig(p_norm='rms', **kw)
+
+
+def test_unit_pairs_drop_the_lengths_and_keep_the_angle():
+    """GRASSMANN.md: with unit vectors each pair's Plücker vector has norm |sin θ|. Scaling every z_t by its
+    own factor changes nothing for unit pairs and changes the unnormalised pairs; one lag (mean over one
+    term) gives p̄_t = ẑ_t ∧ ẑ_{t-1}, whose norm is the sine of the angle between z_t and z_{t-1}."""
+    torch.manual_seed(0)
+    cfg = GPTConfig(n_embd=8, n_head=1, reduced_dim=8, lags=(1,), bias=False, pairing='unit')
+    unit = GrassmannMixer(cfg, cfg.lags).double()
+    unnormalised = GrassmannMixer(GPTConfig(**{**cfg.__dict__, 'pairing': 'unnormalised'}), cfg.lags).double()
+    unnormalised.load_state_dict(unit.state_dict())
+    h = torch.randn(1, 6, 8, dtype=torch.float64)
+    z = unit.reduce(h).view(1, 6, 1, 8)
+    p = plucker_mean(unit, z).view(6, -1)
+    cos = torch.nn.functional.cosine_similarity(z[0, 1:, 0], z[0, :-1, 0], dim=-1)
+    torch.testing.assert_close(p[1:].norm(dim=-1), (1 - cos ** 2).sqrt())
+    scales = torch.tensor([1.0, 3.0, 0.5, 2.0, 7.0, 0.25], dtype=torch.float64).view(1, 6, 1, 1)
+    torch.testing.assert_close(plucker_mean(unit, z * scales), plucker_mean(unit, z))
+    assert not torch.allclose(plucker_mean(unnormalised, z * scales), plucker_mean(unnormalised, z))
+
+
 def test_the_pairings_differ_only_in_step_4_and_in_what_step_6_reads():
     """With the same weights, unnormalised pairs are the wedge's before step 4: equal where every plane
     already has unit area (here: z_t orthonormal to every earlier z), different elsewhere."""
@@ -1018,7 +1078,8 @@ def test_the_pairings_differ_only_in_step_4_and_in_what_step_6_reads():
     assert not torch.allclose(unnormalised(h), wedge(h))
 
 
-@pytest.mark.parametrize('variant', [dict(), dict(lag_weights='learned'), dict(pairing='unnormalised')])
+@pytest.mark.parametrize('variant', [dict(), dict(lag_weights='learned'), dict(pairing='unnormalised'), dict(pairing='unit'),
+                                     dict(pairing='unnormalised', p_norm='rms')])  # an RMS norm keeps p̄ = 0 at 0
 @pytest.mark.parametrize('T', (6, 40))  # the Plücker-vector path and the outer-product path of step 6
 def test_where_no_lag_is_valid_g_is_b_plucker(variant, T):
     """GRASSMANN.md step 6, decided: a position with no valid lag (every t < 4 in a layer whose one lag

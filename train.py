@@ -22,7 +22,6 @@ every key with its default.
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -35,7 +34,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from checkpoints import load_checkpoint, lock_out_dir, rng_states, set_rng_states, write_atomic
-from configurator import arm_name, configure
+from configurator import arm_name, code_version, configure
 from data import epoch_order, evaluate, gather_blocks, load_meta, load_split, metrics, num_blocks, token_sha256
 from hardware import auto_dtype, device_name, device_type_of, keep_freed_memory, pick
 from flops import estimate_mfu
@@ -49,7 +48,7 @@ from prepare import units
 out_dir = 'out'
 init_from = 'scratch'  # 'scratch' | 'resume' (from out_dir/last.pt)
 eval_only = False  # evaluate ckpt.pt on val and test, then exit
-trust_checkpoint = False  # load a checkpoint holding Python objects (train.py's before issue 29): only one you know
+trust_checkpoint = False  # load a checkpoint holding Python objects (train.py's before 2026-12-06): only one you know
 log_interval = 10
 # wandb logging
 wandb_log = False
@@ -80,7 +79,8 @@ pos_emb = True  # False: no position table, the lags alone carry order (any leng
 init = 'normal'  # 'normal': N(0, 0.02), zero biases | 'torch': PyTorch's defaults (the seed's recipe)
 partners = 'none'  # 'ema' | 'selective': running summaries of the past, paired with z_t like lags (stage 4)
 n_partners = 3  # K summaries per layer, decays initialised at τ = 4, 16, 64
-pairing = 'wedge'  # 'unnormalised' | 'linear': the Grassmann mixer without step 4, or without its geometry (stage 5)
+pairing = 'wedge'  # 'unnormalised' | 'linear': the mixer without step 4, or without its geometry | 'unit': of unit vectors
+p_norm = 'none'  # 'rms': an RMS norm with a learned gain on each subspace's mean Plücker vector (stage 6 (d))
 attn_window = 0  # attention reads only the last attn_window positions and its own (stage 5); 0: the whole context
 attn_layers = ()  # a hybrid (stage 6): these blocks of a Grassmann model (0 = nearest the embedding) use attention
 z_conv = 0  # K > 0: a causal depthwise convolution of width K on the Grassmann mixer's reduced vectors (stage 6)
@@ -89,7 +89,7 @@ learning_rate = 1e-3
 epochs = 30
 max_iters = 0  # 0: epochs x iterations per epoch
 lr_decay_iters = 0  # 0: max_iters
-warmup_iters = 200  # the shared protocol since issue 22: with one token per <unk>, post-norm models at lr 1e-3
+warmup_iters = 200  # the shared protocol since one token per <unk> (2026-11-30): with it, post-norm models at lr 1e-3
 # without warmup stayed at the unigram loss for a whole epoch (results/recipes/); runs before it had none
 min_lr = 0.0
 decay_lr = True
@@ -152,18 +152,6 @@ except (ValueError, TypeError) as e:
 globals().update(config)
 # -----------------------------------------------------------------------------
 
-def code_version():
-    """The git commit of this code and whether tracked files differ from it ('unknown' outside a repository)."""
-    git = ['git', '-C', os.path.dirname(os.path.abspath(__file__))]
-    try:
-        commit = subprocess.run(git + ['rev-parse', 'HEAD'], capture_output=True, text=True, timeout=30, check=True).stdout.strip()
-        dirty = subprocess.run(git + ['status', '--porcelain', '--untracked-files=no'], capture_output=True, text=True,
-                               timeout=30, check=True).stdout.strip() != ''
-        return {'commit': commit, 'dirty': dirty}
-    except (OSError, subprocess.SubprocessError):
-        return {'commit': 'unknown', 'dirty': None}
-
-
 def fmt_time(s):
     return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}m" if s >= 3600 else f"{int(s // 60)}m{int(s % 60):02d}s"
 
@@ -225,7 +213,11 @@ code = code_version()
 machine = device_name(device)  # the CPU's model and whether it has fast bf16, or the GPU's name
 tokenizer_vocab = None  # a WordPiece vocabulary travels in the checkpoints, so that sample.py can decode
 if 'vocab_file' in meta:
-    with open(os.path.join(data_dir, meta['vocab_file']), encoding='utf-8') as f:
+    vocab_path = os.path.join(data_dir, meta['vocab_file'])
+    if not os.path.isfile(vocab_path):
+        sys.exit(f"train.py: error: {vocab_path} not found, which {data_dir}/meta.json names as its vocabulary: prepare the "
+                 f"folder again, `python prepare.py --out {data_dir}` with the options that made it ({units(meta)})")
+    with open(vocab_path, encoding='utf-8') as f:
         tokenizer_vocab = f.read()
 n_train = num_blocks(train_data, block_size)
 global_batch = batch_size * gradient_accumulation_steps * world_size
@@ -376,6 +368,8 @@ def written(path, write):
     try:
         write_atomic(path, write)
     except OSError as e:
+        if not os.path.exists(os.path.join(out_dir, 'last.pt')):  # nothing to resume from yet
+            sys.exit(f"train.py: error: {e}. No checkpoint was written yet: free some space, then run the same command again")
         sys.exit(f"train.py: error: {e}. Free some space, then go on: python train.py --out_dir={out_dir} "
                  "--init_from=resume")
 

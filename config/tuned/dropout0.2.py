@@ -1,3 +1,3 @@
-# Stage 4's regularisation grid (issue 23): every model at its own best dropout from 0.1, 0.2, 0.3; put it after
+# Stage 4's regularisation grid: every model at its own best dropout from 0.1, 0.2, 0.3; put it after
 # the model's file, e.g. python train.py config/study/attention_post.py config/tuned/dropout0.2.py
 dropout = 0.2
