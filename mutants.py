@@ -328,8 +328,8 @@ MUTANTS = {
                                               "return arm if mixer == 'grassmann' else {}", 'test_bench.py -k study_arm'),
     'bench_decodes_the_paper_model_for_an_arm': ('bench.py', "GPT(GPTConfig(**{**model_keys(m, args), 'mixer': m,",
                                                  "GPT(GPTConfig(**{'mixer': m,", 'test_bench.py -k study_arm'),
-    'train_imports_compare': ('train.py', 'from configurator import arm_name, configure',
-                              'from configurator import configure\nfrom compare import arm_name', 'test_train.py -k outside_a_repository'),
+    'train_imports_compare': ('train.py', 'from configurator import arm_name, code_version, configure',
+                              'from configurator import code_version, configure\nfrom compare import arm_name', 'test_train.py -k outside_a_repository'),
     # issue 35: the faults a long run meets
     'full_disk_keeps_the_temporary_file': ('checkpoints.py', '            os.remove(tmp)', '            pass',
                                            'test_faults.py -k full_disk'),

@@ -934,7 +934,7 @@ def test_stage6_arms_name_configs_that_change_only_their_factor():
     assert check in re.sub(r'\s+', ' ', p.stdout.replace('\\\n', ''))
     if p.returncode == 0:  # past the check (this CPU is the baselines' model, or passed it): the phases in the order of (a) to (e)
         calls = [line for line in p.stdout.splitlines() if line.startswith('make') and 'runs RUN_SEEDS' in line]
-        assert [re.search(r'RUN_SEEDS="?([\d ]+)', c).group(1) for c in calls] == ['42 43 44'] * 4 + ['42', '43 44']
+        assert [re.search(r'RUN_SEEDS="?([\d ]+)', c).group(1).strip() for c in calls] == ['42 43 44'] * 4 + ['42', '43 44']
         assert 'attention_post_window16=' in calls[2] and 'grassmann_post_layer=' in calls[2] and '_unit=' in calls[3]
         assert 'attention_post_lr5e-4=study/attention_post,stage6/lr5e-4' in calls[4] and 'lr2e-3' in calls[5]
     stage6 = text[text.index('STAGE6_PAIRINGS ?='):text.index('STAGE6_TUNED ?=')]
