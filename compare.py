@@ -182,8 +182,8 @@ def recall_table(runs, groups, baselines):
         return [r[where][key] for r in rs]
     base = {b: dict(split)[b] for b in baselines if b in dict(split)}
     heads = [f"{g} gap to {b}" for b in base for g in ('recall', 'other')]
-    lines = ['| model | seeds | val recall ppl | val other ppl | test recall ppl | test other ppl | recall tokens (val, test) | '
-             + ' | '.join(heads) + ' |', '| --- ' + '| ---: ' * (6 + len(heads)) + '|']
+    lines = ['| ' + ' | '.join(['model', 'seeds', 'val recall ppl', 'val other ppl', 'test recall ppl', 'test other ppl',
+                                 'recall tokens (val, test)'] + heads) + ' |', '| --- ' + '| ---: ' * (6 + len(heads)) + '|']
     for label, rs in split:
         gaps = []
         for b, brs in base.items():
@@ -194,7 +194,7 @@ def recall_table(runs, groups, baselines):
                           for r0 in rs[:1] for w, p in (('best', 'val_'), ('test', '')))
         lines.append(f"| {label} | {len(rs)} | {mean_std(stat(rs, 'best', 'val_recall_ppl'))} | "
                      f"{mean_std(stat(rs, 'best', 'val_other_ppl'))} | {mean_std(stat(rs, 'test', 'recall_ppl'))} | "
-                     f"{mean_std(stat(rs, 'test', 'other_ppl'))} | {share} | {' | '.join(gaps or ['-'])} |")
+                     f"{mean_std(stat(rs, 'test', 'other_ppl'))} | {share} |" + ''.join(f" {g} |" for g in gaps))
     return '\n'.join(['## Recall tokens and the others (GRASSMANN.md, "Recall: what perplexity hides")', '',
                       "A recall token's bigram occurred earlier in its evaluation window; gaps are of the mean "
                       "validation perplexity of each group.", ''] + lines) + '\n'

@@ -366,6 +366,13 @@ def test_compare_measures_against_the_named_baselines_and_splits_recall(tmp_path
     assert rows['wedge'] == ['2', '30.00 ± 0.00', '270.00 ± 0.00', '31.00 ± 0.00', '260.00 ± 0.00', '10.0%, 10.0%', '-', '-',
                              '+50.0%', '-10.0%']
     assert rows['attention_post'][-4:] == ['-33.3%', '+11.1%', '-', '-']
+    lines = split.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith('| model'))
+    assert lines[head].count('|') == lines[head + 1].count('|') == lines[head + 2].count('|') == 12  # a well-formed table
+    compare(f"{runs}/*", '--out', tmp_path / 'res3', '--baselines', 'attention_window')  # a baseline without the split
+    lines = (tmp_path / 'res3' / 'results.md').read_text().split('## Recall tokens')[1].splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith('| model'))
+    assert lines[head].count('|') == lines[head + 1].count('|') == lines[head + 2].count('|') == 8
     p = compare(f"{runs}/*", '--out', tmp_path / 'res2', '--baselines', 'nowhere', check=False)
     assert p.returncode != 0 and 'nowhere' in p.stderr and 'the groups:' in p.stderr
 
@@ -520,6 +527,9 @@ def test_result_tables_say_what_the_runs_say(result_set):
                 t, df, p = welch(a, b)
                 stated = [c for c in cells[1:] if re.fullmatch(r'-?\d+(\.\d+)?(e-\d+)?', c)]
                 assert stated[-3:] == [f'{t:.2f}', f'{df:.1f}', f'{p:.2g}'], (doc, line)
+                if len(stated) == 4:  # the paired t-test by seed before Welch's columns
+                    x, y = ({r['config']['seed']: r['best']['val_ppl'] for r in groups[label_of(v, groups)]} for v in versus.groups())
+                    assert stated[0] == f'{paired(x, y)[2]:.2g}', (doc, line)
                 checked += 1
     assert checked >= 2  # the README has tables about these runs, or the test says nothing
 
