@@ -499,13 +499,16 @@ def label_of(cell, labels):
 def test_result_tables_say_what_the_runs_say(result_set):
     """Every table row of a result set's README (and of results.md) that names one of its arms gives
     that arm's best validation and test perplexity as compare.py computes them from the runs (the first
-    and second 'mean ± std' or two-decimal cells), and every 'A vs B' row Welch's t, df and p."""
+    and second 'mean ± std' or two-decimal cells; in a recall table, its recall and other perplexities),
+    and every 'A vs B' row Welch's t, df and p."""
     from compare import mean_std, welch
     groups = groups_of(result_set)
     checked = 0
     for doc in ('README.md', 'results.md'):
         path = os.path.join(ROOT, 'results', result_set, doc)
+        recall = False  # inside compare.py's table of the recall tokens and the others
         for line in open(path, encoding='utf-8').read().splitlines():
+            recall = line.startswith('## Recall tokens') or (recall and not line.startswith('#'))
             cells = [c.strip() for c in line.strip().strip('|').split('|')] if line.startswith('| ') else []
             if len(cells) < 3 or set(cells[1]) <= set('-: '):
                 continue
@@ -517,6 +520,11 @@ def test_result_tables_say_what_the_runs_say(result_set):
                 if not numbers:  # a table of what the arms are, not of what they scored
                     continue
                 rs = groups[label]
+                if recall:
+                    assert numbers[:4] == [mean_std([r[w][k] for r in rs]) for w, k in (('best', 'val_recall_ppl'), ('best', 'val_other_ppl'),
+                                                                                        ('test', 'recall_ppl'), ('test', 'other_ppl'))], (doc, line)
+                    checked += 1
+                    continue
                 assert numbers[:2] == [mean_std([r['best']['val_ppl'] for r in rs]), mean_std([r['test']['ppl'] for r in rs])], \
                     (doc, line)
                 checked += 1
