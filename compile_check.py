@@ -35,6 +35,8 @@ def measure(arm, compiled, args):
     if p.returncode != 0:
         sys.exit(f"compile_check.py: error: {arm} ({'compiled' if compiled else 'eager'}) failed:\n{p.stderr[-2000:]}")
     loss = re.search(rf'iter {args.iters}/\d+ \| epoch [\d.]+ \| loss ([\d.]+)', p.stdout)
+    if loss is None:  # train.py's log line changed, or the run stopped before the last iteration
+        sys.exit(f"compile_check.py: error: no training loss at iteration {args.iters} in {arm}'s log ({out}/)")
     with open(os.path.join(out, 'results.json')) as f:
         tok_s = json.load(f)['history'][-1]['tokens_per_s']
     return {'tokens_per_s': tok_s, 'loss': float(loss.group(1))}
